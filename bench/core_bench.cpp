@@ -1,0 +1,158 @@
+// Core benchmarks: ring write latency and write+read throughput. Figures are printed,
+// never asserted (shared machines are noisy). Run: make bench-cpp
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "otlp_mmap/reader.hpp"
+#include "otlp_mmap/writer.hpp"
+
+namespace {
+
+using namespace otlp_mmap;
+
+std::string temp_path(const char* name) {
+  return (std::filesystem::temp_directory_path() /
+          (std::string("otlp-mmap-bench-") + name + "-" + std::to_string(::getpid())))
+      .string();
+}
+
+WriterConfig bench_config() {
+  WriterConfig c;
+  c.geometry = layout::Geometry{
+      {layout::RingGeometry{1 << 16, 512}, layout::RingGeometry{1 << 16, 512}, layout::RingGeometry{1 << 16, 512}},
+      1 << 20};
+  return c;
+}
+
+// A measurement whose record is exactly 100 bytes with its length prefix.
+struct Record100 {
+  std::string value = std::string(60, 'x');
+  KeyValueView attrs[2];
+  MeasurementView view;
+  explicit Record100(Writer& w) {
+    attrs[0] = {w.intern("http.route"), AnyValueView::string(value)};
+    attrs[1] = {w.intern("http.status_code"), AnyValueView::integer(200)};
+    view.metric_ref = w.intern("metric");
+    view.attributes = attrs;
+    view.time_unix_nano = 1'700'000'000'000'000'000;
+    view.as_long = 1;
+    uint64_t n = encoded_size(view);
+    uint64_t total = n + wire::varint_size(n);
+    // Pad the string so that the whole record is 100 bytes.
+    value.resize(value.size() + (100 - total));
+    attrs[0].value = AnyValueView::string(value);
+  }
+};
+
+// Drains a ring on another thread, as the collector would.
+class Drainer {
+ public:
+  explicit Drainer(const std::string& path) : reader_(Reader::open(path)) {
+    thread_ = std::thread([this] {
+      std::string payload;
+      while (!stop_.load(std::memory_order_relaxed)) {
+        bool any = false;
+        for (auto k : layout::kRingKinds) {
+          while (reader_->next_payload(k, payload)) {
+            any = true;
+            read_.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+        if (!any) std::this_thread::yield();
+      }
+    });
+  }
+  ~Drainer() {
+    stop_ = true;
+    thread_.join();
+  }
+  uint64_t read() const { return read_.load(); }
+
+ private:
+  std::unique_ptr<Reader> reader_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> read_{0};
+  std::thread thread_;
+};
+
+// Cost of one 100-byte write on the application thread, with a reader draining.
+void BM_Write100ByteRecord(benchmark::State& state) {
+  const std::string path = temp_path("write");
+  std::filesystem::remove(path);
+  auto w = Writer::open(path, bench_config());
+  Record100 rec(*w);
+  Drainer drainer(path);
+  uint64_t dropped = 0;
+  for (auto _ : state) {
+    if (!written(w->write(rec.view))) ++dropped;
+  }
+  state.counters["dropped"] = static_cast<double>(dropped);
+  state.SetItemsProcessed(state.iterations());
+  std::filesystem::remove(path);
+}
+BENCHMARK(BM_Write100ByteRecord);
+
+// Encoding alone (no ring): how much of a write is protobuf encoding.
+void BM_Encode100ByteRecord(benchmark::State& state) {
+  const std::string path = temp_path("encode");
+  std::filesystem::remove(path);
+  auto w = Writer::open(path, bench_config());
+  Record100 rec(*w);
+  uint8_t buf[512];
+  for (auto _ : state) {
+    wire::Encoder e(buf);
+    encode(rec.view, e);
+    benchmark::DoNotOptimize(buf);
+  }
+  std::filesystem::remove(path);
+}
+BENCHMARK(BM_Encode100ByteRecord);
+
+// Write+read throughput: `producers` threads writing 100-byte records, one reader thread
+// decoding them, until every record is read. Drops are retried (counted separately).
+void BM_WriteReadThroughput(benchmark::State& state) {
+  const int producers = static_cast<int>(state.range(0));
+  const std::string path = temp_path("throughput");
+  std::filesystem::remove(path);
+  auto w = Writer::open(path, bench_config());
+  auto r = Reader::open(path);
+  Record100 rec(*w);
+  constexpr int64_t kPerRound = 200'000;
+  uint64_t retries = 0;
+  for (auto _ : state) {
+    std::atomic<uint64_t> retry_count{0};
+    std::vector<std::thread> ts;
+    for (int p = 0; p < producers; ++p) {
+      ts.emplace_back([&] {
+        for (int64_t i = 0; i < kPerRound / producers; ++i) {
+          while (!written(w->write(rec.view))) retry_count.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    }
+    Measurement m;
+    int64_t got = 0;
+    const int64_t want = kPerRound / producers * producers;
+    while (got < want) {
+      if (r->next(m)) {
+        ++got;
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    for (auto& t : ts) t.join();
+    retries += retry_count.load();
+  }
+  state.SetItemsProcessed(state.iterations() * (kPerRound / producers * producers));
+  state.counters["full_retries"] = static_cast<double>(retries);
+  std::filesystem::remove(path);
+}
+BENCHMARK(BM_WriteReadThroughput)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

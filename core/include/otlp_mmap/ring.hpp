@@ -1,0 +1,220 @@
+// One ring of the file: many producers (threads and processes), one consumer.
+//
+// A producer claims a sequence number with a CAS on writer_index, writes the slot, then
+// publishes it by storing the sequence's lap number into availability[slot] (release).
+// The consumer reads availability (acquire), copies the record out, then advances
+// reader_index (release), which is what lets producers reuse the slot.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "otlp_mmap/layout.hpp"
+
+namespace otlp_mmap {
+
+// ThreadSanitizer tracks happens-before by virtual address, but a writer and a reader map
+// the file at different addresses. These annotations name the synchronising field by
+// (file identity, offset) instead, so TSan sees the release/acquire pairs that really
+// exist. They compile to nothing in other builds.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void* tsan_key(uint64_t identity) {
+  static char keys[1 << 16];
+  return &keys[(identity * 0x9E3779B97F4A7C15ull) >> 48];
+}
+inline void tsan_acquire(uint64_t identity) { __tsan_acquire(tsan_key(identity)); }
+inline void tsan_release(uint64_t identity) { __tsan_release(tsan_key(identity)); }
+#else
+inline void tsan_acquire(uint64_t) {}
+inline void tsan_release(uint64_t) {}
+#endif
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+class Ring {
+ public:
+  Ring() = default;
+  // `identity` names this ring's memory independently of where it is mapped (file
+  // identity + ring offset); only the TSan annotations use it.
+  Ring(uint8_t* start, layout::RingGeometry g, uint64_t identity = 0)
+      : identity_(identity),
+        start_(start),
+        n_(g.num_buffers),
+        b_(g.buffer_size),
+        mask_(g.num_buffers - 1),
+        shift_(std::countr_zero(g.num_buffers)) {}
+
+  uint64_t num_buffers() const { return n_; }
+  uint64_t buffer_size() const { return b_; }
+
+  std::atomic_ref<int64_t> reader_index() const { return ref64(layout::ring_header::kReaderIndex); }
+  std::atomic_ref<int64_t> writer_index() const { return ref64(layout::ring_header::kWriterIndex); }
+  std::atomic_ref<int32_t> availability(int64_t idx) const {
+    return std::atomic_ref<int32_t>(*reinterpret_cast<int32_t*>(start_ + layout::ring_header::kAvailability +
+                                                                4 * (static_cast<uint64_t>(idx) & mask_)));
+  }
+  uint8_t* slot(int64_t idx) const {
+    return start_ + layout::ring_header::kSize + 4 * n_ + (static_cast<uint64_t>(idx) & mask_) * b_;
+  }
+  int32_t flag(int64_t idx) const { return layout::availability_flag(idx, shift_); }
+  uint64_t availability_identity(int64_t idx) const {
+    return identity_ + layout::ring_header::kAvailability + 4 * (static_cast<uint64_t>(idx) & mask_);
+  }
+  // Marks the reader's advance (release) and a producer's observation of a slot (acquire)
+  // for ThreadSanitizer; see tsan_key.
+  void note_consumed() const { tsan_release(identity_ + layout::ring_header::kReaderIndex); }
+  void note_published_seen(int64_t idx) const { tsan_acquire(availability_identity(idx)); }
+
+  bool is_published(int64_t idx, int32_t avail) const {
+    return avail == flag(idx) || avail == layout::availability_flag_truncated_first(idx, shift_);
+  }
+
+  // Writes a fresh ring header: indices -1, every availability -1. Slots are left alone.
+  void initialize() const {
+    std::atomic_ref<int64_t>(*reinterpret_cast<int64_t*>(start_ + layout::ring_header::kNumBuffers))
+        .store(static_cast<int64_t>(n_), std::memory_order_relaxed);
+    std::atomic_ref<int64_t>(*reinterpret_cast<int64_t*>(start_ + layout::ring_header::kBufferSize))
+        .store(static_cast<int64_t>(b_), std::memory_order_relaxed);
+    reader_index().store(-1, std::memory_order_relaxed);
+    writer_index().store(-1, std::memory_order_relaxed);
+    for (uint64_t i = 0; i < n_; ++i) availability(static_cast<int64_t>(i)).store(-1, std::memory_order_relaxed);
+  }
+
+  // ------------------------------------------------------------------ producer side
+
+  enum class Claim { kOk, kFull };
+
+  // Claims the next sequence. A full ring is retried `full_retries` times with a short,
+  // growing pause (a few microseconds in all), then reported; CAS contention is retried
+  // (lock-free: another producer progressed) and never reported as full.
+  Claim claim(int64_t& idx, int full_retries) const {
+    auto w = writer_index();
+    auto r = reader_index();
+    int64_t cur = w.load(std::memory_order_relaxed);
+    int full_seen = 0;
+    for (;;) {
+      int64_t rd = r.load(std::memory_order_acquire);
+      tsan_acquire(identity_ + layout::ring_header::kReaderIndex);
+      // Slot cur+1 was last used by sequence cur+1-N; it is free once that was consumed.
+      if (cur + 1 - static_cast<int64_t>(n_) > rd) {
+        if (full_seen++ >= full_retries) return Claim::kFull;
+        for (int i = 0; i < (1 << std::min(full_seen, 8)); ++i) cpu_relax();
+        cur = w.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (w.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        idx = cur + 1;
+        return Claim::kOk;
+      }
+    }
+  }
+
+  // Publishes a written slot. Returns false (and publishes nothing) when the consumer
+  // already gave up on this sequence as torn: the record is then lost and the caller
+  // counts it.
+  bool publish(int64_t idx) const {
+    if (reader_index().load(std::memory_order_acquire) >= idx) return false;
+    tsan_release(availability_identity(idx));
+    availability(idx).store(flag(idx), std::memory_order_release);
+    return true;
+  }
+
+ private:
+  std::atomic_ref<int64_t> ref64(uint64_t off) const {
+    return std::atomic_ref<int64_t>(*reinterpret_cast<int64_t*>(start_ + off));
+  }
+
+  uint64_t identity_ = 0;
+  uint8_t* start_ = nullptr;
+  uint64_t n_ = 0;
+  uint64_t b_ = 0;
+  uint64_t mask_ = 0;
+  int shift_ = 0;
+};
+
+// Consumer-side state of one ring: the record copied out, and the torn-slot timer.
+class RingConsumer {
+ public:
+  enum class Result { kEmpty, kRecord, kPending, kSkippedTorn, kCorrupt };
+
+  RingConsumer() = default;
+  RingConsumer(Ring ring, std::chrono::nanoseconds torn_grace) : ring_(ring), grace_(torn_grace) {}
+
+  // Reads the next record into `payload` (the protobuf bytes, without length prefix).
+  // kCorrupt: the slot's length prefix is invalid; the slot is consumed and skipped.
+  // kPending: claimed but not yet published; kSkippedTorn: pending for longer than the
+  // grace period (its writer died between claim and publish), consumed and skipped.
+  Result next(std::string& payload) {
+    auto r = ring_.reader_index();
+    int64_t next = r.load(std::memory_order_relaxed) + 1;
+    int32_t avail = ring_.availability(next).load(std::memory_order_acquire);
+    if (ring_.is_published(next, avail)) {
+      ring_.note_published_seen(next);
+      stuck_idx_ = -2;
+      bool ok = copy_out(next, payload);
+      ring_.note_consumed();
+      r.store(next, std::memory_order_release);
+      return ok ? Result::kRecord : Result::kCorrupt;
+    }
+    if (ring_.writer_index().load(std::memory_order_acquire) < next) {
+      stuck_idx_ = -2;
+      return Result::kEmpty;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (stuck_idx_ != next) {
+      stuck_idx_ = next;
+      stuck_since_ = now;
+      return Result::kPending;
+    }
+    if (now - stuck_since_ < grace_) return Result::kPending;
+    // Re-check: the writer may have published while we were deciding.
+    avail = ring_.availability(next).load(std::memory_order_acquire);
+    if (ring_.is_published(next, avail)) return this->next(payload);
+    stuck_idx_ = -2;
+    ring_.note_consumed();
+    r.store(next, std::memory_order_release);
+    return Result::kSkippedTorn;
+  }
+
+  const Ring& ring() const { return ring_; }
+
+  // Unread records (claimed minus consumed), as the ring's indices say.
+  int64_t backlog() const {
+    return ring_.writer_index().load(std::memory_order_acquire) - ring_.reader_index().load(std::memory_order_acquire);
+  }
+
+ private:
+  bool copy_out(int64_t idx, std::string& payload) const {
+    const uint8_t* s = ring_.slot(idx);
+    const uint64_t b = ring_.buffer_size();
+    uint64_t len = 0;
+    uint64_t i = 0;
+    for (int shift = 0;; shift += 7) {
+      if (i >= b || shift >= 64) return false;
+      uint8_t byte = s[i++];
+      len |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    if (len > b - i) return false;
+    payload.assign(reinterpret_cast<const char*>(s + i), len);
+    return true;
+  }
+
+  Ring ring_;
+  std::chrono::nanoseconds grace_{0};
+  int64_t stuck_idx_ = -2;
+  std::chrono::steady_clock::time_point stuck_since_{};
+};
+
+}  // namespace otlp_mmap

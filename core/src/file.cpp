@@ -1,0 +1,153 @@
+#include "otlp_mmap/file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+namespace otlp_mmap {
+
+using layout::RingKind;
+namespace fh = layout::file_header;
+namespace rh = layout::ring_header;
+
+namespace {
+
+int64_t load_i64(const uint8_t* base, uint64_t off) {
+  return std::atomic_ref<const int64_t>(*reinterpret_cast<const int64_t*>(base + off)).load(std::memory_order_acquire);
+}
+
+[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
+  throw FileError(FileError::Code::kCorrupt, path + ": not a valid otlp-mmap file: " + what);
+}
+
+}  // namespace
+
+FileLayout validate_layout(const uint8_t* base, uint64_t size, const std::string& path) {
+  if (size < fh::kSize) {
+    throw FileError(FileError::Code::kNotInitialized,
+                    path + ": file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
+  }
+  int64_t version = load_i64(base, fh::kVersion);
+  if (version == 0) throw FileError(FileError::Code::kNotInitialized, path + ": not initialised yet (version 0)");
+  if (version != layout::kVersion) {
+    throw FileError(FileError::Code::kUnsupported,
+                    path + ": otlp-mmap version " + std::to_string(version) + " is not supported (supported: 1)");
+  }
+  FileLayout out;
+  for (auto k : layout::kRingKinds) {
+    out.ring_offsets[static_cast<size_t>(k)] = static_cast<uint64_t>(load_i64(base, layout::header_offset_field(k)));
+  }
+  out.dictionary_offset = static_cast<uint64_t>(load_i64(base, fh::kDictionaryOffset));
+
+  uint64_t prev_end = fh::kSize;
+  for (auto k : layout::kRingKinds) {
+    const auto name = std::string(layout::ring_name(k));
+    uint64_t off = out.ring_offset(k);
+    uint64_t next = k == RingKind::kMeasurements ? out.dictionary_offset : out.ring_offsets[static_cast<size_t>(k) + 1];
+    if (off < prev_end || off % 8 != 0 || off > size || size - off < rh::kSize) {
+      corrupt(path, name + " ring offset " + std::to_string(off) + " is out of bounds or misaligned");
+    }
+    layout::RingGeometry g{static_cast<uint64_t>(load_i64(base, off + rh::kNumBuffers)),
+                           static_cast<uint64_t>(load_i64(base, off + rh::kBufferSize))};
+    // Other implementations allow any slot size; only the power-of-two count and sane
+    // bounds are required to read safely.
+    if (g.num_buffers == 0 || !std::has_single_bit(g.num_buffers) || g.num_buffers > layout::kMaxRingSlots) {
+      corrupt(path, name + " ring has " + std::to_string(static_cast<int64_t>(g.num_buffers)) +
+                        " slots; it must be a power of two no larger than 2^26");
+    }
+    if (g.buffer_size < 2 || g.buffer_size > layout::kMaxSlotSize) {
+      corrupt(path,
+              name + " ring slot size " + std::to_string(static_cast<int64_t>(g.buffer_size)) + " is out of range");
+    }
+    if (next < off || next - off < g.bytes() || next > size) {
+      corrupt(path, name + " ring (" + std::to_string(g.bytes()) + " bytes at " + std::to_string(off) +
+                        ") overlaps the next section or the end of the file");
+    }
+    out.geometry.rings[static_cast<size_t>(k)] = g;
+    prev_end = off + g.bytes();
+  }
+  if (out.dictionary_offset % 8 != 0 || out.dictionary_offset > size ||
+      size - out.dictionary_offset < layout::dictionary_header::kSize) {
+    corrupt(path, "dictionary offset " + std::to_string(out.dictionary_offset) + " is out of bounds or misaligned");
+  }
+  out.geometry.dictionary_initial_bytes = size - out.first_entry_offset();
+  return out;
+}
+
+MappedFile::MappedFile(int fd, std::string path, uint64_t window, bool writable)
+    : fd_(fd), path_(std::move(path)), window_(window), writable_(writable) {
+  void* p = ::mmap(nullptr, window_, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    ::close(fd_);
+    throw FileError(FileError::Code::kIo, path_ + ": mmap failed: " + std::strerror(err));
+  }
+  base_ = static_cast<uint8_t*>(p);
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0) {
+    identity_ = (static_cast<uint64_t>(st.st_dev) << 40) ^ (static_cast<uint64_t>(st.st_ino) << 8);
+  }
+  refresh_size();
+}
+
+MappedFile::~MappedFile() {
+  if (base_ != nullptr) ::munmap(base_, window_);
+  ::close(fd_);
+}
+
+uint64_t MappedFile::refresh_size() {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return known_size();
+  uint64_t s = static_cast<uint64_t>(st.st_size);
+  uint64_t cur = known_size_.load(std::memory_order_relaxed);
+  while (s > cur && !known_size_.compare_exchange_weak(cur, s, std::memory_order_acq_rel)) {
+  }
+  return known_size_.load(std::memory_order_acquire);
+}
+
+bool MappedFile::ensure_size(uint64_t needed, uint64_t chunk) {
+  if (needed <= known_size()) return true;
+  if (needed > window_) return false;
+  std::lock_guard<std::mutex> lock(grow_mu_);
+  uint64_t cur = refresh_size();
+  if (needed <= cur) return true;
+  uint64_t target = needed;
+  if (chunk > 0) target = std::min(window_, (needed + chunk - 1) / chunk * chunk);
+  // fallocate only ever extends a file, so two processes growing at once cannot shrink
+  // each other's work (ftruncate could). Fall back to a locked grow-only ftruncate.
+  if (::fallocate(fd_, 0, static_cast<off_t>(cur), static_cast<off_t>(target - cur)) != 0) {
+    if (::flock(fd_, LOCK_EX) != 0) return false;
+    struct stat st {};
+    bool ok = ::fstat(fd_, &st) == 0;
+    if (ok && static_cast<uint64_t>(st.st_size) < target) ok = ::ftruncate(fd_, static_cast<off_t>(target)) == 0;
+    ::flock(fd_, LOCK_UN);
+    if (!ok) return false;
+  }
+  return refresh_size() >= needed;
+}
+
+WriterCounters read_writer_counters(const MappedFile& file, uint64_t dictionary_offset) {
+  namespace dh = layout::dictionary_header;
+  auto at = [&](uint64_t f) { return file.atomic_at<uint64_t>(dictionary_offset + f).load(std::memory_order_relaxed); };
+  WriterCounters c;
+  for (auto k : layout::kRingKinds) c.dropped_full[static_cast<size_t>(k)] = at(layout::dropped_full_field(k));
+  c.dropped_unencodable = at(dh::kDroppedUnencodable);
+  c.truncated_values = at(dh::kTruncatedValues);
+  c.dropped_skipped = at(dh::kDroppedSkipped);
+  return c;
+}
+
+uint64_t now_unix_nanos() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace otlp_mmap

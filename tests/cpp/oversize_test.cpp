@@ -1,0 +1,160 @@
+// Records larger than a slot: split or shortened, never jamming the ring.
+#include "test_util.hpp"
+
+namespace otlp_mmap {
+namespace {
+
+using testing::id_bytes;
+using testing::TempDir;
+
+class Oversize : public ::testing::Test {
+ protected:
+  TempDir dir;
+  std::shared_ptr<Writer> w = Writer::open(dir.file(), testing::small_config(64, 256));
+  std::unique_ptr<Reader> r = Reader::open(dir.file(), testing::fast_reader());
+  std::string trace = id_bytes(16, 1), span = id_bytes(8, 2);
+
+  std::map<std::string, std::string> attrs_of(const std::vector<KeyValueRef>& kvs) {
+    std::map<std::string, std::string> out;
+    for (const auto& kv : kvs) {
+      std::string k;
+      EXPECT_TRUE(r->read_string(kv.key_ref, k));
+      out[k] = kv.value.bytes;
+    }
+    return out;
+  }
+};
+
+TEST_F(Oversize, SpanStartIsSplitIntoStartAndAttributeUpdates) {
+  std::vector<std::string> values;
+  std::vector<KeyValueView> attrs;
+  for (int i = 0; i < 40; ++i) values.push_back(std::string(60, static_cast<char>('a' + i % 26)));
+  for (int i = 0; i < 40; ++i)
+    attrs.push_back({w->intern("key." + std::to_string(i)), AnyValueView::string(values[i])});
+  SpanEventView s;
+  s.type = SpanEventType::kStart;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.name = "big";
+  s.attributes = attrs;
+  EXPECT_EQ(w->write(s), WriteStatus::kWritten);
+
+  std::map<std::string, std::string> all;
+  SpanEvent got;
+  ASSERT_TRUE(r->next(got));
+  EXPECT_EQ(got.type, SpanEventType::kStart);
+  EXPECT_EQ(got.name, "big");
+  auto first = attrs_of(got.attributes);
+  all.insert(first.begin(), first.end());
+  int updates = 0;
+  while (r->next(got)) {
+    EXPECT_EQ(got.type, SpanEventType::kAttributes);
+    EXPECT_EQ(got.span_id, span);
+    auto more = attrs_of(got.attributes);
+    all.insert(more.begin(), more.end());
+    ++updates;
+  }
+  EXPECT_GT(updates, 5);
+  ASSERT_EQ(all.size(), 40u);  // nothing lost
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(all["key." + std::to_string(i)], values[i]);
+  EXPECT_EQ(w->counters().truncated_values, 0u);
+  EXPECT_EQ(w->counters().dropped_unencodable, 0u);
+}
+
+TEST_F(Oversize, HugeAttributeValueIsTruncatedAtACharacterBoundaryAndCounted) {
+  std::string huge;
+  for (int i = 0; i < 5000; ++i) huge += "\xc3\xa9";  // 'é', two bytes each
+  KeyValueView attrs[] = {{w->intern("sql"), AnyValueView::string(huge)}};
+  SpanEventView s;
+  s.type = SpanEventType::kStart;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.name = "query";
+  s.attributes = attrs;
+  EXPECT_EQ(w->write(s), WriteStatus::kWrittenTruncated);
+  SpanEvent got;
+  std::string value;
+  while (r->next(got)) {
+    for (auto& kv : got.attributes) value = kv.value.bytes;
+  }
+  ASSERT_FALSE(value.empty());
+  EXPECT_LT(value.size(), 256u);
+  EXPECT_EQ(value.size() % 2, 0u);  // whole characters only
+  EXPECT_EQ(value, huge.substr(0, value.size()));
+  EXPECT_EQ(w->counters().truncated_values, 1u);
+}
+
+TEST_F(Oversize, MeasurementIsShortenedTheSameWayEveryTime) {
+  std::string long_value(1000, 'v');
+  KeyValueView attrs[] = {{w->intern("route"), AnyValueView::string(long_value)},
+                          {w->intern("code"), AnyValueView::integer(200)}};
+  MeasurementView m;
+  m.metric_ref = 1;
+  m.attributes = attrs;
+  m.as_long = 1;
+  EXPECT_EQ(w->write(m), WriteStatus::kWrittenTruncated);
+  EXPECT_EQ(w->write(m), WriteStatus::kWrittenTruncated);
+  Measurement a, b;
+  ASSERT_TRUE(r->next(a));
+  ASSERT_TRUE(r->next(b));
+  ASSERT_EQ(a.attributes.size(), 2u);
+  EXPECT_EQ(a.attributes, b.attributes);  // same series
+  EXPECT_EQ(a.attributes[1].value.int_value, 200);
+  EXPECT_EQ(w->counters().truncated_values, 2u);
+}
+
+TEST_F(Oversize, EventBodyIsTruncatedAndAttributesKept) {
+  std::string body_text(3000, 'b');
+  AnyValueView body = AnyValueView::string(body_text);
+  KeyValueView attrs[] = {{w->intern("k"), AnyValueView::integer(1)}};
+  EventView e;
+  e.body = &body;
+  e.attributes = attrs;
+  EXPECT_EQ(w->write(e), WriteStatus::kWrittenTruncated);
+  Event got;
+  ASSERT_TRUE(r->next(got));
+  EXPECT_LT(got.body->bytes.size(), 256u);
+  EXPECT_EQ(got.attributes.size(), 1u);
+}
+
+TEST_F(Oversize, ManyLinksAreSplitAcrossRecords) {
+  std::vector<std::string> traces;
+  for (int i = 0; i < 20; ++i) traces.push_back(id_bytes(16, static_cast<uint8_t>(i)));
+  std::vector<LinkView> links;
+  for (int i = 0; i < 20; ++i) links.push_back({traces[i], span, "", {}, 0, 1});
+  SpanEventView s;
+  s.type = SpanEventType::kLink;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.links = links;
+  EXPECT_EQ(w->write(s), WriteStatus::kWritten);
+  size_t total = 0;
+  int records = 0;
+  SpanEvent got;
+  while (r->next(got)) {
+    total += got.links.size();
+    ++records;
+  }
+  EXPECT_EQ(total, 20u);
+  EXPECT_GT(records, 1);
+}
+
+TEST_F(Oversize, OversizeRecordNeverJamsTheRing) {
+  // However many oversize writes, the ring keeps flowing: nothing is claimed unpublished.
+  std::string huge(100000, 'z');
+  AnyValueView body = AnyValueView::string(huge);
+  EventView e;
+  e.body = &body;
+  Event got;
+  int n = 0;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(w->write(e), WriteStatus::kWrittenTruncated);
+    while (r->next(got)) ++n;
+  }
+  EXPECT_EQ(n, 200);
+  EXPECT_EQ(r->counters().torn[0], 0u);
+  EXPECT_EQ(r->ring_state(layout::RingKind::kEvents).unread(), 0);
+}
+
+}  // namespace
+}  // namespace otlp_mmap

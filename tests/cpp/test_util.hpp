@@ -1,0 +1,58 @@
+// Shared helpers for the core tests: temporary files and small geometries.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "otlp_mmap/layout.hpp"
+#include "otlp_mmap/reader.hpp"
+#include "otlp_mmap/writer.hpp"
+
+namespace otlp_mmap::testing {
+
+// A fresh directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("otlp-mmap-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name = "telemetry.otlp") const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline WriterConfig small_config(uint64_t slots = 64, uint64_t slot_size = 512) {
+  WriterConfig c;
+  c.geometry = layout::Geometry{{layout::RingGeometry{slots, slot_size}, layout::RingGeometry{slots, slot_size},
+                                 layout::RingGeometry{slots, slot_size}},
+                                4096};
+  c.dictionary_max_bytes = 1 << 20;
+  return c;
+}
+
+inline ReaderOptions fast_reader(std::chrono::milliseconds grace = std::chrono::milliseconds(50)) {
+  ReaderOptions o;
+  o.torn_grace = grace;
+  return o;
+}
+
+inline std::string id_bytes(size_t n, uint8_t seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i + 1);
+  return s;
+}
+
+}  // namespace otlp_mmap::testing
