@@ -250,6 +250,10 @@ uint64_t encoded_size(const SpanEventView& s) {
 void encode(const SpanEventView& s, Encoder& e) {
   put_bytes(e, 1, s.trace_id);
   put_bytes(e, 2, s.span_id);
+  // Fields go out in ascending number order: the add_event extension (100) follows
+  // scope_ref (20), every other event member (11..15) precedes it.
+  const bool event_after_scope = span_event_field(s.type) > 20;
+  if (event_after_scope) put_int64(e, 20, s.scope_ref);
   if (s.type != SpanEventType::kNone) {
     e.len_header(span_event_field(s.type), span_event_body_size(s));
     switch (s.type) {
@@ -290,7 +294,7 @@ void encode(const SpanEventView& s, Encoder& e) {
       case SpanEventType::kNone: break;
     }
   }
-  put_int64(e, 20, s.scope_ref);
+  if (!event_after_scope) put_int64(e, 20, s.scope_ref);
 }
 
 std::string encode_to_string(const ResourceView& r) {
