@@ -86,7 +86,6 @@ MappedFile::MappedFile(int fd, std::string path, uint64_t window, bool writable)
   void* p = ::mmap(nullptr, window_, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
   if (p == MAP_FAILED) {
     int err = errno;
-    ::close(fd_);
     throw FileError(FileError::Code::kIo, path_ + ": mmap failed: " + std::strerror(err));
   }
   base_ = static_cast<uint8_t*>(p);

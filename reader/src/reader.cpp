@@ -43,7 +43,13 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOption
     throw FileError(FileError::Code::kNotInitialized,
                     path + ": file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
   }
-  auto file = std::make_unique<MappedFile>(fd, path, options.max_file_bytes, !options.read_only);
+  std::unique_ptr<MappedFile> file;
+  try {
+    file = std::make_unique<MappedFile>(fd, path, options.max_file_bytes, !options.read_only);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   FileLayout lay = validate_layout(file->base(), size, path);
   return std::unique_ptr<Reader>(new Reader(std::move(file), lay, options));
 }
@@ -86,10 +92,10 @@ bool Reader::next_payload(RingKind ring, std::string& payload) {
 
 void Reader::peek(RingKind ring, size_t max, const std::function<void(int64_t, std::string_view)>& f) {
   const Ring& r = consumers_[static_cast<size_t>(ring)].ring();
-  int64_t next = r.reader_index().load(std::memory_order_acquire) + 1;
+  int64_t next = seq_add(r.reader_index().load(std::memory_order_acquire), 1);
   int64_t last = r.writer_index().load(std::memory_order_acquire);
   const uint64_t b = r.buffer_size();
-  for (size_t n = 0; n < max && next <= last; ++n, ++next) {
+  for (size_t n = 0; n < max && seq_sub(last, next) >= 0; ++n, next = seq_add(next, 1)) {
     if (!r.is_published(next, r.availability(next).load(std::memory_order_acquire))) break;
     const uint8_t* s = r.slot(next);
     wire::Decoder d(s, s + b);
@@ -116,7 +122,8 @@ bool Reader::entry(int64_t ref, std::string& out) {
   if (len > options_.max_entry_bytes) return false;
   if (len > d.remaining()) {
     size = std::min(file_->refresh_size(), file_->window());
-    if (d.pos() + len > file_->base() + size) return false;
+    const uint64_t at = static_cast<uint64_t>(d.pos() - file_->base());
+    if (at > size || len > size - at) return false;
   }
   out.assign(reinterpret_cast<const char*>(d.pos()), len);
   return true;

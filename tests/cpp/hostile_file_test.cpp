@@ -160,3 +160,29 @@ TEST(HostileFile, DictionaryEntryClaimingHugeLengthIsRejected) {
 
 }  // namespace
 }  // namespace otlp_mmap
+
+namespace otlp_mmap {
+namespace {
+
+// Found by the fuzzer: sequence numbers at the edge of int64 must wrap, not overflow.
+TEST(HostileFile, ExtremeRingIndicesDoNotOverflow) {
+  testing::TempDir dir;
+  const std::string path = make_valid_file(dir);
+  auto r = Reader::open(path, testing::fast_reader(std::chrono::milliseconds(0)));
+  const auto& lay = r->file_layout();
+  for (int64_t v : {INT64_MAX, INT64_MIN, INT64_MAX - 1}) {
+    std::string bytes = slurp(path);
+    for (auto k : layout::kRingKinds) {
+      std::memcpy(bytes.data() + lay.ring_offset(k) + layout::ring_header::kReaderIndex, &v, 8);
+      std::memcpy(bytes.data() + lay.ring_offset(k) + layout::ring_header::kWriterIndex, &v, 8);
+    }
+    const std::string p = dir.file("extreme.otlp");
+    spit(p, bytes);
+    read_everything(p);
+    auto r2 = Reader::open(p);
+    EXPECT_EQ(r2->ring_state(layout::RingKind::kSpans).unread(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace otlp_mmap

@@ -204,3 +204,68 @@ TEST(Layout, ReaderRefusesNonRegularFiles) {
 
 }  // namespace
 }  // namespace otlp_mmap
+
+namespace otlp_mmap {
+namespace {
+
+using testing::TempDir;
+
+TEST(Layout, OneSlotRingsAreRejected) {
+  // 32 + 4*1 + B is never a multiple of 8: the next section would be misaligned.
+  auto c = testing::small_config(1);
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+}
+
+TEST(Layout, InitialisationThatDiedBeforePublishingIsRedone) {
+  TempDir dir;
+  {
+    auto w = Writer::open(dir.file(), testing::small_config());
+    (void)w->intern("lost with the dead initialiser");
+  }
+  // Play a writer killed between writing the offsets and publishing version 1.
+  {
+    std::fstream f(dir.file(), std::ios::binary | std::ios::in | std::ios::out);
+    int64_t zero = 0;
+    f.write(reinterpret_cast<const char*>(&zero), 8);
+  }
+  EXPECT_THROW(Reader::open(dir.file()), FileError);  // not initialised
+  auto w = Writer::open(dir.file(), testing::small_config());
+  EXPECT_TRUE(w->created_file());
+  EXPECT_EQ(read_i64(dir.file(), 0), 1);
+  EXPECT_NO_THROW(Reader::open(dir.file()));
+}
+
+TEST(Layout, FileOfAnotherUserIsRefusedUnlessTrusted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  TempDir dir;
+  { auto w = Writer::open(dir.file(), testing::small_config()); }
+  ASSERT_EQ(::chown(dir.file().c_str(), 12345, 12345), 0);
+  try {
+    Writer::open(dir.file(), testing::small_config());
+    FAIL() << "adopted a file owned by another user";
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.code(), FileError::Code::kUntrusted);
+    EXPECT_NE(std::string(e.what()).find("uid 12345"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Reader::open(dir.file()), FileError);
+  auto c = testing::small_config();
+  c.trust_any_owner = true;
+  EXPECT_NO_THROW(Writer::open(dir.file(), c));
+  ReaderOptions o;
+  o.trust_any_owner = true;
+  EXPECT_NO_THROW(Reader::open(dir.file(), o));
+}
+
+TEST(Layout, OversizedNumbersInTheEnvironmentAreRejected) {
+  ::setenv("OTLP_MMAP_DICTIONARY_MAX_BYTES", "18014398509481985k", 1);
+  EXPECT_THROW(WriterConfig::from_env(), std::invalid_argument);
+  ::unsetenv("OTLP_MMAP_DICTIONARY_MAX_BYTES");
+  ::setenv("OTLP_MMAP_EXTENSIONS", "maybe", 1);
+  EXPECT_THROW(WriterConfig::from_env(), std::invalid_argument);
+  ::setenv("OTLP_MMAP_EXTENSIONS", "none", 1);
+  EXPECT_FALSE(WriterConfig::from_env().extensions);
+  ::unsetenv("OTLP_MMAP_EXTENSIONS");
+}
+
+}  // namespace
+}  // namespace otlp_mmap

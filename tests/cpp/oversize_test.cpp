@@ -158,3 +158,56 @@ TEST_F(Oversize, OversizeRecordNeverJamsTheRing) {
 
 }  // namespace
 }  // namespace otlp_mmap
+
+namespace otlp_mmap {
+namespace {
+
+TEST_F(Oversize, EventWithTooManyAttributesKeepsWholeValuesAndCountsTheRest) {
+  std::vector<std::string> keys;
+  std::vector<KeyValueView> attrs;
+  for (int i = 0; i < 60; ++i) keys.push_back("attribute." + std::to_string(i));
+  for (int i = 0; i < 60; ++i) attrs.push_back({w->intern(keys[i]), AnyValueView::string("value")});
+  std::string body_text(1000, 'b');
+  AnyValueView body = AnyValueView::string(body_text);
+  EventView e;
+  e.body = &body;
+  e.attributes = attrs;
+  EXPECT_EQ(w->write(e), WriteStatus::kWrittenTruncated);
+  Event got;
+  ASSERT_TRUE(r->next(got));
+  ASSERT_GT(got.attributes.size(), 0u);
+  ASSERT_LT(got.attributes.size(), 60u);
+  for (const auto& kv : got.attributes) EXPECT_EQ(kv.value.bytes, "value");  // whole, not emptied
+  EXPECT_EQ(got.dropped_attributes_count, 60 - got.attributes.size());
+  EXPECT_EQ(w->counters().truncated_values, 1u);  // only the body
+}
+
+TEST(Compat, SpanEventsBecomeLogRecordsWhenExtensionsAreOff) {
+  testing::TempDir dir;
+  auto c = testing::small_config();
+  c.extensions = false;
+  auto w = Writer::open(dir.file(), c);
+  const std::string trace = testing::id_bytes(16, 1), span = testing::id_bytes(8, 2);
+  SpanEventView s;
+  s.type = SpanEventType::kAddEvent;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.scope_ref = 77;
+  s.name = "exception";
+  s.event_time_unix_nano = 5;
+  EXPECT_EQ(w->write(s), WriteStatus::kWritten);
+  auto r = Reader::open(dir.file());
+  SpanEvent se;
+  EXPECT_FALSE(r->next(se));
+  Event ev;
+  ASSERT_TRUE(r->next(ev));
+  std::string name;
+  ASSERT_TRUE(r->read_string(ev.event_name_ref, name));
+  EXPECT_EQ(name, "exception");
+  EXPECT_EQ(ev.scope_ref, 77);
+  EXPECT_EQ(ev.span_context->span_id, span);
+  EXPECT_EQ(ev.time_unix_nano, 5u);
+}
+
+}  // namespace
+}  // namespace otlp_mmap

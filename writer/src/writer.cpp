@@ -40,6 +40,8 @@ uint64_t parse_size(const char* name, const char* text) {
   if (s.empty() || errno != 0 || end == nullptr || *end != '\0' || s[0] == '-') {
     throw std::invalid_argument(std::string(name) + "=" + text + " is not a whole number (suffixes k, m, g allowed)");
   }
+  if (static_cast<uint64_t>(v) > UINT64_MAX / mult)
+    throw std::invalid_argument(std::string(name) + "=" + text + " is too large");
   return static_cast<uint64_t>(v) * mult;
 }
 
@@ -61,6 +63,16 @@ WriterConfig WriterConfig::from_env() {
   }
   env_size("OTLP_MMAP_DICTIONARY_INITIAL_BYTES", c.geometry.dictionary_initial_bytes);
   env_size("OTLP_MMAP_DICTIONARY_MAX_BYTES", c.dictionary_max_bytes);
+  if (const char* v = std::getenv("OTLP_MMAP_EXTENSIONS"); v != nullptr && *v != '\0') {
+    const std::string s(v);
+    if (s == "none" || s == "0" || s == "false") {
+      c.extensions = false;
+    } else if (s == "all" || s == "1" || s == "true") {
+      c.extensions = true;
+    } else {
+      throw std::invalid_argument("OTLP_MMAP_EXTENSIONS=" + s + " must be 'all' (default) or 'none'");
+    }
+  }
   if (const char* v = std::getenv("OTLP_MMAP_FILE_MODE"); v != nullptr && *v != '\0') {
     char* end = nullptr;
     unsigned long m = std::strtoul(v, &end, 8);
@@ -107,19 +119,64 @@ std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Writer>>& registry() {
 
 uint64_t page_round(uint64_t n) { return (n + 4095) & ~uint64_t{4095}; }
 
+// Owns the descriptor until a MappedFile takes it over. The initialisation lock needs no
+// unlocking on error paths: closing the descriptor releases it.
 struct FdGuard {
-  int fd;
-  bool locked = false;
+  int fd = -1;
   ~FdGuard() {
-    if (locked) ::flock(fd, LOCK_UN);
+    if (fd >= 0) ::close(fd);
   }
 };
+
+// A header left by an initialisation that died before publishing version 1: all zero, or
+// offsets written in our order (rings start right after the header) but no version.
+bool abandoned_initialisation(const uint8_t (&header)[fh::kSize]) {
+  int64_t version = 0, events = 0;
+  std::memcpy(&version, header + fh::kVersion, 8);
+  std::memcpy(&events, header + fh::kEventsOffset, 8);
+  if (version != 0) return false;
+  return events == 0 || events == static_cast<int64_t>(fh::kSize);
+}
+
+void initialise(MappedFile& file, const layout::Geometry& g) {
+  uint8_t* base = file.base();
+  for (auto k : layout::kRingKinds) Ring(base + g.ring_offset(k), g.ring(k)).initialize();
+  const uint64_t dict = g.dictionary_offset();
+  for (uint64_t off = dh::kNumEntries; off < dh::kSize; off += 8) file.atomic_at<int64_t>(dict + off).store(0);
+  file.atomic_at<int64_t>(dict + dh::kEnd).store(static_cast<int64_t>(g.first_entry_offset()));
+  for (auto k : layout::kRingKinds) {
+    file.atomic_at<int64_t>(layout::header_offset_field(k)).store(static_cast<int64_t>(g.ring_offset(k)));
+  }
+  file.atomic_at<int64_t>(fh::kDictionaryOffset).store(static_cast<int64_t>(dict));
+  file.atomic_at<uint64_t>(fh::kStartTime).store(now_unix_nanos());
+  file.atomic_at<uint64_t>(fh::kReaderSkippedTorn).store(0);
+  file.atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).store(0);
+  // Last: a reader that sees version 1 sees everything above.
+  file.atomic_at<int64_t>(fh::kVersion).store(layout::kVersion, std::memory_order_release);
+}
+
+void check_adoptable(MappedFile& file, const FileLayout& lay, const std::string& path) {
+  for (auto k : layout::kRingKinds) {
+    Ring r(file.base() + lay.ring_offset(k), lay.geometry.ring(k));
+    const int64_t rd = r.reader_index().load(), wr = r.writer_index().load();
+    if (rd < -1 || wr < rd || seq_sub(wr, rd) > static_cast<int64_t>(r.num_buffers())) {
+      throw FileError(FileError::Code::kCorrupt, path + ": " + std::string(layout::ring_name(k)) +
+                                                     " ring indices are inconsistent (reader " + std::to_string(rd) +
+                                                     ", writer " + std::to_string(wr) + ")");
+    }
+  }
+  auto end = file.atomic_at<int64_t>(lay.dictionary_offset + dh::kEnd);
+  if (end.load() < static_cast<int64_t>(lay.first_entry_offset())) {
+    end.store(static_cast<int64_t>(lay.first_entry_offset()));
+  }
+}
 
 }  // namespace
 
 std::shared_ptr<Writer> Writer::open(const std::string& path, const WriterConfig& config) {
   config.validate();
   std::lock_guard<std::mutex> registry_lock(g_registry_mu);
+  std::unique_ptr<MappedFile> file;  // declared first: it outlives the guard below
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     auto it = registry().find({st.st_dev, st.st_ino});
@@ -128,98 +185,64 @@ std::shared_ptr<Writer> Writer::open(const std::string& path, const WriterConfig
     }
   }
 
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, config.file_mode);
-  bool created = fd >= 0;
-  if (created) {
+  FdGuard guard;
+  guard.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, config.file_mode);
+  if (guard.fd >= 0) {
     // The mode is exact, whatever the umask.
-    if (::fchmod(fd, config.file_mode) != 0) {
-      ::close(fd);
-      io_error(path, "fchmod");
-    }
+    if (::fchmod(guard.fd, config.file_mode) != 0) io_error(path, "fchmod");
   } else {
     if (errno != EEXIST) io_error(path, "create");
-    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) io_error(path, "open");
+    guard.fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (guard.fd < 0) io_error(path, "open");
   }
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(guard.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     throw FileError(FileError::Code::kUntrusted, path + ": not a regular file");
+  }
+  // Telemetry must not flow into a file someone else controls (e.g. planted in /tmp).
+  if (st.st_uid != ::geteuid() && !config.trust_any_owner) {
+    throw FileError(FileError::Code::kUntrusted, path + ": owned by uid " + std::to_string(st.st_uid) +
+                                                     ", not by this user (uid " + std::to_string(::geteuid()) +
+                                                     "); refusing to write telemetry into it");
   }
 
   // Our writers initialise under an exclusive lock, so whoever gets it first builds the
   // file and everyone after adopts it. Readers never lock; they wait for version 1.
-  FdGuard guard{fd};
-  if (::flock(fd, LOCK_EX) != 0) {
-    ::close(fd);
-    io_error(path, "flock");
-  }
-  guard.locked = true;
-  ::fstat(fd, &st);
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (::flock(guard.fd, LOCK_EX) != 0) io_error(path, "flock");
+  ::fstat(guard.fd, &st);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
 
   uint8_t header[fh::kSize] = {};
-  if (size > 0 && ::pread(fd, header, std::min<uint64_t>(size, fh::kSize), 0) < 0) {
-    ::close(fd);
-    io_error(path, "read header");
-  }
-  bool blank = std::all_of(std::begin(header), std::end(header), [](uint8_t b) { return b == 0; });
-  bool needs_init = size == 0 || (blank && size >= fh::kSize);
+  if (size > 0 && ::pread(guard.fd, header, std::min<uint64_t>(size, fh::kSize), 0) < 0) io_error(path, "read header");
+  const bool needs_init = size == 0 || (size >= fh::kSize && abandoned_initialisation(header));
   if (!needs_init && size < fh::kSize) {
-    ::close(fd);
     throw FileError(FileError::Code::kCorrupt, path + ": existing file of " + std::to_string(size) +
                                                    " bytes is not an otlp-mmap file (shorter than its header)");
   }
 
-  std::unique_ptr<MappedFile> file;
   FileLayout lay;
   if (needs_init) {
     const auto& g = config.geometry;
-    uint64_t window =
+    const uint64_t window =
         page_round(g.first_entry_offset() + std::max(config.dictionary_max_bytes, g.dictionary_initial_bytes));
-    if (size < g.initial_file_size() && ::ftruncate(fd, static_cast<off_t>(g.initial_file_size())) != 0) {
-      ::close(fd);
+    if (size < g.initial_file_size() && ::ftruncate(guard.fd, static_cast<off_t>(g.initial_file_size())) != 0) {
       io_error(path, "ftruncate");
     }
-    file = std::make_unique<MappedFile>(fd, path, window);
-    uint8_t* base = file->base();
-    for (auto k : layout::kRingKinds) Ring(base + g.ring_offset(k), g.ring(k)).initialize();
-    const uint64_t dict = g.dictionary_offset();
-    for (uint64_t off = dh::kNumEntries; off < dh::kSize; off += 8) file->atomic_at<int64_t>(dict + off).store(0);
-    file->atomic_at<int64_t>(dict + dh::kEnd).store(static_cast<int64_t>(g.first_entry_offset()));
-    for (auto k : layout::kRingKinds) {
-      file->atomic_at<int64_t>(layout::header_offset_field(k)).store(static_cast<int64_t>(g.ring_offset(k)));
-    }
-    file->atomic_at<int64_t>(fh::kDictionaryOffset).store(static_cast<int64_t>(dict));
-    file->atomic_at<uint64_t>(fh::kStartTime).store(now_unix_nanos());
-    file->atomic_at<uint64_t>(fh::kReaderSkippedTorn).store(0);
-    file->atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).store(0);
-    // Last: a reader that sees version 1 sees everything above.
-    file->atomic_at<int64_t>(fh::kVersion).store(layout::kVersion, std::memory_order_release);
-    lay = validate_layout(base, file->known_size(), path);
-    created = true;
+    file = std::make_unique<MappedFile>(guard.fd, path, window);
+    guard.fd = -1;
+    initialise(*file, g);
+    lay = validate_layout(file->base(), file->known_size(), path);
   } else {
     int64_t dict_off = 0;
     std::memcpy(&dict_off, header + fh::kDictionaryOffset, 8);
-    uint64_t dict = std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(dict_off, 0)), size);
-    uint64_t window = page_round(std::max(size, dict + dh::kSize + config.dictionary_max_bytes));
-    file = std::make_unique<MappedFile>(fd, path, window);
+    const uint64_t dict = std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(dict_off, 0)), size);
+    const uint64_t window = page_round(std::max(size, dict + dh::kSize + config.dictionary_max_bytes));
+    file = std::make_unique<MappedFile>(guard.fd, path, window);
+    guard.fd = -1;
     lay = validate_layout(file->base(), size, path);
-    for (auto k : layout::kRingKinds) {
-      Ring r(file->base() + lay.ring_offset(k), lay.geometry.ring(k));
-      int64_t rd = r.reader_index().load(), wr = r.writer_index().load();
-      if (rd < -1 || wr < rd || wr - rd > static_cast<int64_t>(r.num_buffers())) {
-        throw FileError(FileError::Code::kCorrupt, path + ": " + std::string(layout::ring_name(k)) +
-                                                       " ring indices are inconsistent (reader " + std::to_string(rd) +
-                                                       ", writer " + std::to_string(wr) + ")");
-      }
-    }
-    auto end = file->atomic_at<int64_t>(lay.dictionary_offset + dh::kEnd);
-    if (end.load() < static_cast<int64_t>(lay.first_entry_offset())) {
-      end.store(static_cast<int64_t>(lay.first_entry_offset()));
-    }
+    check_adoptable(*file, lay, path);
   }
-  std::shared_ptr<Writer> w(new Writer(std::move(file), lay, config, created));
-  ::fstat(fd, &st);
+  ::flock(file->fd(), LOCK_UN);
+  std::shared_ptr<Writer> w(new Writer(std::move(file), lay, config, needs_init));
   registry()[{st.st_dev, st.st_ino}] = w;
   return w;
 }
@@ -463,37 +486,44 @@ WriteStatus Writer::write(const EventView& ev) {
   const uint64_t slot = rings_[0].buffer_size();
   if (fits(ev, slot)) return write_one(RingKind::kEvents, ev);
   EventView t = ev;
-  AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
-  uint64_t hi = std::max(longest_of(ev.attributes), longest(body));
-  auto apply = [&](uint64_t l, Shortened& s, AnyValueView& b) {
+  const AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
+  AnyValueView b;
+  t.body = ev.body != nullptr ? &b : nullptr;
+  Shortened s;
+  uint64_t changed = 0;
+  // 1. Every attribute kept: shorten all long values (and the body) to one limit.
+  auto with_limit = [&](uint64_t l) {
     s = shorten_all(ev.attributes, l);
     b = body;
-    s.changed += (ev.body != nullptr && shorten(b, l)) ? 1 : 0;
+    changed = s.changed + ((ev.body != nullptr && shorten(b, l)) ? 1 : 0);
     t.attributes = s.attrs;
-    t.body = ev.body != nullptr ? &b : nullptr;
-  };
-  Shortened s;
-  AnyValueView b;
-  int64_t limit = largest_fitting(hi, [&](uint64_t l) {
-    apply(l, s, b);
     return fits(t, slot);
-  });
+  };
+  int64_t limit = largest_fitting(std::max(longest_of(ev.attributes), longest(body)), with_limit);
   if (limit >= 0) {
-    apply(static_cast<uint64_t>(limit), s, b);
-    count(dh::kTruncatedValues, s.changed);
+    with_limit(static_cast<uint64_t>(limit));
   } else {
-    // Even empty values do not fit: keep the attributes that fit and count the rest.
-    apply(0, s, b);
+    // 2. Too many attributes to fit even empty: keep the leading ones whole, count the
+    // rest as dropped, and give the body whatever room is left.
     t.severity_text = utf8_prefix(ev.severity_text, 64);
-    size_t k = largest_prefix(s.attrs.size(), [&](size_t n) {
-      t.attributes = std::span<const KeyValueView>(s.attrs).first(n);
+    b = body;
+    shorten(b, 0);
+    size_t k = largest_prefix(ev.attributes.size(), [&](size_t n) {
+      t.attributes = ev.attributes.first(n);
       return fits(t, slot);
     });
-    t.attributes = std::span<const KeyValueView>(s.attrs).first(k);
-    t.dropped_attributes_count = ev.dropped_attributes_count + static_cast<uint32_t>(s.attrs.size() - k);
-    if (!fits(t, slot)) return note(WriteStatus::kDroppedUnencodable);
-    count(dh::kTruncatedValues, s.changed);
+    t.attributes = ev.attributes.first(k);
+    t.dropped_attributes_count = ev.dropped_attributes_count + static_cast<uint32_t>(ev.attributes.size() - k);
+    int64_t body_limit = largest_fitting(longest(body), [&](uint64_t l) {
+      b = body;
+      shorten(b, l);
+      return fits(t, slot);
+    });
+    if (body_limit < 0) return note(WriteStatus::kDroppedUnencodable);
+    b = body;
+    changed = shorten(b, static_cast<uint64_t>(body_limit)) ? 1 : 0;
   }
+  count(dh::kTruncatedValues, changed);
   WriteStatus st = write_one(RingKind::kEvents, t);
   return st == WriteStatus::kWritten ? WriteStatus::kWrittenTruncated : st;
 }
@@ -546,6 +576,16 @@ WriteStatus Writer::write_span_attributes(const SpanEventView& base, std::span<c
 }
 
 WriteStatus Writer::write(const SpanEventView& s) {
+  if (s.type == SpanEventType::kAddEvent && !config_.extensions) {
+    // Plain-protocol form of a span event: a log record carrying the span's context.
+    EventView e;
+    e.scope_ref = s.scope_ref;
+    e.time_unix_nano = s.event_time_unix_nano;
+    e.event_name_ref = intern(s.name);
+    e.span_context = {true, s.trace_id, s.span_id, 1};
+    e.attributes = s.attributes;
+    return write(e);
+  }
   const uint64_t slot = rings_[1].buffer_size();
   if (fits(s, slot)) return write_one(RingKind::kSpans, s);
   SpanEventView t = s;

@@ -55,7 +55,8 @@ struct WriterCounters {
 class MappedFile {
  public:
   // Maps `window` bytes of the file (more than its size is fine: the tail is only touched
-  // after the file has grown to cover it, so growth never moves memory).
+  // after the file has grown to cover it, so growth never moves memory). Takes ownership
+  // of `fd` once constructed; if mapping fails it throws and the caller still owns `fd`.
   MappedFile(int fd, std::string path, uint64_t window, bool writable = true);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

@@ -90,10 +90,13 @@ struct RingGeometry {
   constexpr bool operator==(const RingGeometry&) const = default;
 };
 
-// A ring geometry is usable when N is a power of two within limits and B keeps every
-// following section 8-byte aligned (atomics in the next header need it).
+// A ring geometry is usable when N is a power of two of at least 2 and B a multiple of 8:
+// then 32 + 4N + N*B is a multiple of 8 and every following section stays 8-byte aligned
+// (atomics in the next header need it).
 constexpr std::optional<std::string_view> check_ring_geometry(const RingGeometry& g) {
-  if (g.num_buffers == 0 || !std::has_single_bit(g.num_buffers)) return "number of slots must be a power of two";
+  if (g.num_buffers < 2 || !std::has_single_bit(g.num_buffers)) {
+    return "number of slots must be a power of two, at least 2";
+  }
   if (g.num_buffers > kMaxRingSlots) return "too many slots";
   if (g.buffer_size < kMinSlotSize || g.buffer_size > kMaxSlotSize) return "slot size out of range";
   if (g.buffer_size % 8 != 0) return "slot size must be a multiple of 8";

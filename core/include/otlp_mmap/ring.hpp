@@ -34,6 +34,15 @@ inline void tsan_acquire(uint64_t) {}
 inline void tsan_release(uint64_t) {}
 #endif
 
+// Sequence arithmetic wraps instead of overflowing: indices are read from a shared file
+// that a broken or hostile process may have set to anything.
+constexpr int64_t seq_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+constexpr int64_t seq_sub(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -107,14 +116,14 @@ class Ring {
       int64_t rd = r.load(std::memory_order_acquire);
       tsan_acquire(identity_ + layout::ring_header::kReaderIndex);
       // Slot cur+1 was last used by sequence cur+1-N; it is free once that was consumed.
-      if (cur + 1 - static_cast<int64_t>(n_) > rd) {
+      if (seq_sub(seq_sub(seq_add(cur, 1), static_cast<int64_t>(n_)), rd) > 0) {
         if (full_seen++ >= full_retries) return Claim::kFull;
         for (int i = 0; i < (1 << std::min(full_seen, 8)); ++i) cpu_relax();
         cur = w.load(std::memory_order_relaxed);
         continue;
       }
-      if (w.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        idx = cur + 1;
+      if (w.compare_exchange_weak(cur, seq_add(cur, 1), std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        idx = seq_add(cur, 1);
         return Claim::kOk;
       }
     }
@@ -124,7 +133,7 @@ class Ring {
   // already gave up on this sequence as torn: the record is then lost and the caller
   // counts it.
   bool publish(int64_t idx) const {
-    if (reader_index().load(std::memory_order_acquire) >= idx) return false;
+    if (seq_sub(reader_index().load(std::memory_order_acquire), idx) >= 0) return false;
     tsan_release(availability_identity(idx));
     availability(idx).store(flag(idx), std::memory_order_release);
     return true;
@@ -157,7 +166,18 @@ class RingConsumer {
   // grace period (its writer died between claim and publish), consumed and skipped.
   Result next(std::string& payload) {
     auto r = ring_.reader_index();
-    int64_t next = r.load(std::memory_order_relaxed) + 1;
+    int64_t next = seq_add(r.load(std::memory_order_relaxed), 1);
+    // Never read past the last claimed sequence, whatever the availability array says (a
+    // corrupt file could otherwise make stale slots look new). writer_index is shared
+    // with every producer, so it is re-read only once the reader has caught up with it.
+    if (!writer_known_ || seq_sub(known_writer_, next) < 0) {
+      writer_known_ = true;
+      known_writer_ = ring_.writer_index().load(std::memory_order_acquire);
+      if (seq_sub(known_writer_, next) < 0) {
+        stuck_idx_ = -2;
+        return Result::kEmpty;
+      }
+    }
     int32_t avail = ring_.availability(next).load(std::memory_order_acquire);
     if (ring_.is_published(next, avail)) {
       ring_.note_published_seen(next);
@@ -166,10 +186,6 @@ class RingConsumer {
       ring_.note_consumed();
       r.store(next, std::memory_order_release);
       return ok ? Result::kRecord : Result::kCorrupt;
-    }
-    if (ring_.writer_index().load(std::memory_order_acquire) < next) {
-      stuck_idx_ = -2;
-      return Result::kEmpty;
     }
     auto now = std::chrono::steady_clock::now();
     if (stuck_idx_ != next) {
@@ -191,7 +207,8 @@ class RingConsumer {
 
   // Unread records (claimed minus consumed), as the ring's indices say.
   int64_t backlog() const {
-    return ring_.writer_index().load(std::memory_order_acquire) - ring_.reader_index().load(std::memory_order_acquire);
+    return seq_sub(ring_.writer_index().load(std::memory_order_acquire),
+                   ring_.reader_index().load(std::memory_order_acquire));
   }
 
  private:
@@ -214,6 +231,8 @@ class RingConsumer {
   Ring ring_;
   std::chrono::nanoseconds grace_{0};
   int64_t stuck_idx_ = -2;
+  int64_t known_writer_ = 0;
+  bool writer_known_ = false;
   std::chrono::steady_clock::time_point stuck_since_{};
 };
 

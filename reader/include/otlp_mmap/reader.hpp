@@ -36,7 +36,7 @@ struct RingState {
   uint64_t buffer_size = 0;
   int64_t reader_index = -1;
   int64_t writer_index = -1;
-  int64_t unread() const { return writer_index - reader_index; }
+  int64_t unread() const { return seq_sub(writer_index, reader_index); }
 };
 
 // What the reader has skipped. `torn` and `corrupt` are also added to the file header so

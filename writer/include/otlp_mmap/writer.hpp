@@ -24,6 +24,12 @@ struct WriterConfig {
   uint64_t dictionary_max_bytes = layout::kDefaultDictionaryMaxBytes;
   mode_t file_mode = 0600;
   int full_ring_retries = 8;  // short pauses (about 10 us in all) before a record is dropped
+  // When false, nothing is written that a reader of the plain protocol cannot take: span
+  // events (the add_event extension) go to the events ring as log records carrying the
+  // span's context, the way other implementations record them. OTLP_MMAP_EXTENSIONS=none.
+  bool extensions = true;
+  // Adopt an existing file owned by another user (refused by default).
+  bool trust_any_owner = false;
 
   // Defaults overridden by OTLP_MMAP_* environment variables (see docs/FORMAT.md).
   // Throws std::invalid_argument naming the variable when a value is malformed.
