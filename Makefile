@@ -1,0 +1,99 @@
+# Quick start: `make demo` and `make test` do all set-up themselves (scripts/setup.sh).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BUILD  := build/dev
+ASAN   := build/asan
+TSAN   := build/tsan
+FUZZ   := build/fuzz
+FUZZ_SECONDS ?= 20
+JOBS   ?= $(shell nproc)
+CMAKE_GEN := -G Ninja
+
+.PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
+        test-fuzz fuzz fuzz-build demo bench bench-cpp bench-python format format-check clean
+
+help:
+	@echo "make demo            set up if needed, write a workload through the Python module, read it back"
+	@echo "make test            set up if needed, then every test (C++, Python, sanitizers, format)"
+	@echo "make bench           C++ and Python benchmarks (printed, never asserted)"
+	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
+	@echo "make format          clang-format the C++ sources"
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The Python package, installed editable into .venv (native module built by scikit-build-core).
+python: setup
+	@scripts/build-python.sh
+
+test: setup build python otelcol test-cpp test-python test-sanitizers test-fuzz format-check
+	@echo "make test: all passed"
+
+test-cpp: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# A real OpenTelemetry Collector for end-to-end tests, built once from the Go module proxy.
+otelcol: setup
+	@scripts/build-otelcol.sh
+
+test-python: python otelcol
+	OTLP_MMAP_E2E=1 $(PY) -m pytest -q tests/python tests/interop tests/otlp
+
+test-sanitizers: test-asan test-tsan
+
+test-asan: setup
+	cmake -S . -B $(ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DOTLP_MMAP_SANITIZE=address,undefined \
+	  -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
+	cmake --build $(ASAN) -j $(JOBS) --target core_tests proto_compat_tests
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-tsan: setup
+	cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLP_MMAP_SANITIZE=thread \
+	  -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
+	cmake --build $(TSAN) -j $(JOBS) --target core_tests proto_compat_tests
+	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900
+
+fuzz-build: setup
+	CXX=clang++ cmake -S . -B $(FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLP_MMAP_FUZZ=ON \
+	  -DOTLP_MMAP_SANITIZE=address,undefined -DOTLP_MMAP_BUILD_TESTS=OFF -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
+	cmake --build $(FUZZ) -j $(JOBS)
+
+# Each libFuzzer target for FUZZ_SECONDS under ASan+UBSan, from the seed corpus in fuzz/corpus.
+# New inputs go to build/fuzz/work (the committed corpus stays as it is).
+test-fuzz: fuzz-build
+	@scripts/run-fuzz.sh reader_file_fuzz fuzz/corpus/file $(FUZZ_SECONDS)
+	@scripts/run-fuzz.sh record_fuzz fuzz/corpus/record $(FUZZ_SECONDS)
+
+fuzz: FUZZ_SECONDS = 600
+fuzz: test-fuzz
+
+demo: python
+	$(PY) examples/core_demo.py
+
+bench: bench-cpp bench-python
+
+bench-cpp: build
+	$(BUILD)/bench/core_bench --benchmark_min_time=0.5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+bench-python: python
+	$(PY) bench/python_native_bench.py
+
+CLANG_FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(CLANG_FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(CLANG_FORMAT_FILES)
+
+clean:
+	rm -rf build
