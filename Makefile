@@ -87,6 +87,7 @@ bench-cpp: build
 
 bench-python: python
 	$(PY) bench/python_native_bench.py
+	$(PY) bench/burst_bench.py
 
 CLANG_FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp' '*.h' 2>/dev/null)
 format:

@@ -118,7 +118,7 @@ class Ring {
       // Slot cur+1 was last used by sequence cur+1-N; it is free once that was consumed.
       if (seq_sub(seq_sub(seq_add(cur, 1), static_cast<int64_t>(n_)), rd) > 0) {
         if (full_seen++ >= full_retries) return Claim::kFull;
-        for (int i = 0; i < (1 << std::min(full_seen, 8)); ++i) cpu_relax();
+        for (int i = 0; i < (2 << std::min(full_seen - 1, 7)); ++i) cpu_relax();
         cur = w.load(std::memory_order_relaxed);
         continue;
       }
