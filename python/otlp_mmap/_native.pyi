@@ -5,6 +5,13 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Optional, Tuple, Union
 
+from opentelemetry.context import Context as _Context
+from opentelemetry.trace import Link as _Link
+from opentelemetry.trace import SpanContext as _SpanContext
+from opentelemetry.trace import SpanKind as _SpanKind
+from opentelemetry.trace import Status as _Status
+from opentelemetry.trace import StatusCode as _StatusCode
+
 _Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Bytes = Union[bytes, bytearray]
 _Scalar = Union[str, bool, int, float, bytes, bytearray]
@@ -201,3 +208,250 @@ class Reader:
     def skip(self, ring_name: RingName, max: int = ...) -> int:
         """Consumes up to max records without decoding them; returns how many."""
     def dictionary_entries(self, max: int = 1000) -> list[Tuple[int, bytes]]: ...
+
+# ---------------------------------------------------------------------------------------------
+# The native half of the OpenTelemetry SDK (otlp_mmap.sdk). These types are made by the SDK's
+# providers; applications use them through the opentelemetry-api (they are registered as
+# virtual subclasses of the API's Tracer, Span, instruments and Logger).
+
+class Span:
+    """A span (opentelemetry.trace.Span) made by Tracer.start_span."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> _SpanKind: ...
+    @property
+    def start_time(self) -> int: ...
+    @property
+    def end_time(self) -> Optional[int]: ...
+    @property
+    def status(self) -> _Status: ...
+    @property
+    def parent(self) -> Optional[_SpanContext]: ...
+    @property
+    def context(self) -> _SpanContext: ...
+    @property
+    def instrumentation_scope_name(self) -> str: ...
+    @property
+    def dropped_attributes(self) -> int: ...
+    @property
+    def dropped_events(self) -> int: ...
+    @property
+    def dropped_links(self) -> int: ...
+    def get_span_context(self) -> _SpanContext: ...
+    def is_recording(self) -> bool: ...
+    def set_attribute(self, key: str, value: Any) -> None: ...
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None: ...
+    def add_event(self, name: str, attributes: Attributes = None, timestamp: Optional[int] = None) -> None: ...
+    def add_link(self, context: _SpanContext, attributes: Attributes = None) -> None: ...
+    def update_name(self, name: str) -> None: ...
+    def set_status(self, status: Union[_Status, _StatusCode], description: Optional[str] = None) -> None: ...
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Attributes = None,
+        timestamp: Optional[int] = None,
+        escaped: bool = False,
+    ) -> None: ...
+    def end(self, end_time: Optional[int] = None) -> None: ...
+    def __enter__(self) -> "Span": ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class CurrentSpanContextManager:
+    """What Tracer.start_as_current_span returns: a context manager, and a decorator."""
+
+    def __enter__(self) -> Span: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+    def __call__(self, func: Any) -> Any: ...
+    def _recreate(self) -> "CurrentSpanContextManager": ...
+
+class Tracer:
+    """opentelemetry.trace.Tracer writing spans into an otlp-mmap file."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        scope_ref: int,
+        sampler: int = 0,
+        parent_based: bool = True,
+        ratio: float = 1.0,
+        custom_sampler: Any = None,
+        max_attributes: int = 128,
+        max_events: int = 128,
+        max_links: int = 128,
+        max_event_attributes: int = 128,
+        max_link_attributes: int = 128,
+        max_span_attribute_length: int = -1,
+        max_attribute_length: int = -1,
+        name: str = "",
+        version: Optional[str] = None,
+    ) -> None: ...
+    @property
+    def scope_ref(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> Optional[str]: ...
+    @property
+    def enabled(self) -> bool: ...
+    def start_span(
+        self,
+        name: str,
+        context: Optional[_Context] = None,
+        kind: _SpanKind = ...,
+        attributes: Attributes = None,
+        links: Optional[Sequence[_Link]] = None,
+        start_time: Optional[int] = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span: ...
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Optional[_Context] = None,
+        kind: _SpanKind = ...,
+        attributes: Attributes = None,
+        links: Optional[Sequence[_Link]] = None,
+        start_time: Optional[int] = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> CurrentSpanContextManager: ...
+    def _set_scope_ref(self, scope_ref: int) -> None: ...
+    def _set_enabled(self, enabled: bool) -> None: ...
+
+class _Instrument:
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def metric_ref(self) -> int: ...
+    @property
+    def enabled(self) -> bool: ...
+    def __init__(self, writer: Writer, metric_ref: int, name: str, unit: str = "", description: str = "") -> None: ...
+    def _set_metric_ref(self, metric_ref: int) -> None: ...
+    def _set_enabled(self, enabled: bool) -> None: ...
+
+_Amount = Union[int, float]
+
+class Counter(_Instrument):
+    def add(self, amount: _Amount, attributes: Attributes = None, context: Optional[_Context] = None) -> None: ...
+
+class UpDownCounter(_Instrument):
+    def add(self, amount: _Amount, attributes: Attributes = None, context: Optional[_Context] = None) -> None: ...
+
+class Histogram(_Instrument):
+    def record(self, amount: _Amount, attributes: Attributes = None, context: Optional[_Context] = None) -> None: ...
+
+class Gauge(_Instrument):
+    def set(self, amount: _Amount, attributes: Attributes = None, context: Optional[_Context] = None) -> None: ...
+
+class MetricSink(_Instrument):
+    def _record(self, amount: _Amount, attributes: Attributes = None, context: Optional[_Context] = None) -> None: ...
+
+class Logger:
+    """opentelemetry._logs.Logger writing log records into an otlp-mmap file."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        scope_ref: int,
+        name: str,
+        version: Optional[str] = None,
+        schema_url: Optional[str] = None,
+        attributes: Attributes = None,
+        max_attributes: int = 128,
+        max_attribute_length: int = -1,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> Optional[str]: ...
+    @property
+    def schema_url(self) -> Optional[str]: ...
+    @property
+    def attributes(self) -> Attributes: ...
+    @property
+    def scope_ref(self) -> int: ...
+    def emit(
+        self,
+        record: Any = None,
+        *,
+        timestamp: Optional[int] = None,
+        observed_timestamp: Optional[int] = None,
+        context: Optional[_Context] = None,
+        severity_number: Any = None,
+        severity_text: Optional[str] = None,
+        body: Any = None,
+        attributes: Attributes = None,
+        event_name: Optional[str] = None,
+        exception: Optional[BaseException] = None,
+    ) -> None: ...
+    def enabled(
+        self, *, context: Optional[_Context] = None, severity_number: Any = None, event_name: Optional[str] = None
+    ) -> bool: ...
+    def _set_scope_ref(self, scope_ref: int) -> None: ...
+    def _set_enabled(self, enabled: bool) -> None: ...
+
+class LogBridge:
+    """The native core of otlp_mmap.sdk.logs.LoggingHandler."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        resource_ref: int,
+        handler: Any,
+        filters: Any,
+        reserved: frozenset[str],
+        max_attributes: int = 128,
+        max_attribute_length: int = -1,
+        code_attributes: bool = True,
+        record_type: Any = None,
+        standard_fields: int = 0,
+    ) -> None: ...
+    def handle(self, record: Any) -> bool: ...
+    def emit(self, record: Any) -> None: ...
+    def _reset(self, resource_ref: int) -> None: ...
+    def _set_enabled(self, enabled: bool) -> None: ...
+
+class LogRecordFactory:
+    """A native logging.LogRecord factory (logging.setLogRecordFactory): the records of
+    LogRecord.__init__, made faster. otlp_mmap.sdk.logs probes and checks it before use."""
+
+    def __init__(
+        self, record_type: type, logging_module: Any, field_order: Tuple[str, ...], ns_mode: bool, int_msecs: bool
+    ) -> None: ...
+    def __call__(
+        self,
+        name: str,
+        level: int,
+        pathname: str,
+        lineno: int,
+        msg: Any,
+        args: Any,
+        exc_info: Any,
+        func: Optional[str] = None,
+        sinfo: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Any: ...
+
+def _sdk_init(**kwargs: Any) -> None: ...
+def _sdk_counters() -> dict[str, int]: ...
+def _sdk_reset_warnings() -> None: ...
+def _sdk_set_exemplar_filter(filter: int) -> None: ...
+def _sdk_new_ids() -> Tuple[bytes, bytes]: ...
+def _sdk_time_ns() -> int: ...

@@ -3,6 +3,8 @@
 // Hot paths take nb::handle arguments and borrow memory from them (see to_views.hpp for
 // the order every record_* call follows). Calls keep the GIL: they take well under a
 // microsecond and never block (a full ring is reported, not waited on).
+#include "py_writer.hpp"
+
 #include <nanobind/nanobind.h>
 
 #include <cmath>
@@ -26,6 +28,7 @@ class PyWriter {
   explicit PyWriter(std::shared_ptr<Writer> w) : w_(std::move(w)) {}
 
   Writer& core() const { return *w_; }
+  KeyCache& keys() { return keys_; }
 
   int64_t record_string(nb::handle s) {
     std::string_view utf8 = str_arg(s, "s");
@@ -422,6 +425,14 @@ void set_size(uint64_t& target, nb::handle v, const char* name) {
 }
 
 }  // namespace
+
+bool writer_access(PyObject* obj, WriterAccess& out) {
+  if (!nb::isinstance<PyWriter>(obj)) return false;
+  PyWriter* w = nb::inst_ptr<PyWriter>(obj);
+  out.core = &w->core();
+  out.keys = &w->keys();
+  return true;
+}
 
 void bind_writer(nb::module_& m) {
   nb::class_<PyWriter>(m, "Writer",

@@ -1,0 +1,219 @@
+"""What the three providers share: the telemetry file, the resource, shutdown and fork
+handling.
+
+One ``Writer`` per file is shared by every provider of the process (the native core shares
+one mapping per file anyway). In a forked child (``os.register_at_fork``) every writer is
+told (``Writer.after_fork_in_child``), then every live provider builds a new resource with
+the child's ``process.pid`` and re-creates its scopes and metric streams; the metric
+collection thread is restarted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Dict, Mapping, Optional, Union
+
+from otlp_mmap._native import Writer
+from otlp_mmap.sdk import _env
+from otlp_mmap.sdk.resources import Resource, build_resource_attributes, clean_attributes, process_attributes
+
+_logger = logging.getLogger("otlp_mmap.sdk")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def text(value: Optional[str]) -> Optional[str]:
+    """A str the writer can encode: lone surrogates are replaced, so names never raise."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+class ConfigurationError(ValueError):
+    """The SDK cannot start: no telemetry file, or a file that cannot be used."""
+
+
+_writers: Dict[str, Writer] = {}
+_writers_lock = threading.Lock()
+_providers: "weakref.WeakSet[ProviderBase]" = weakref.WeakSet()
+
+
+def resolve_file(file: Optional[PathLike]) -> str:
+    """The telemetry file: the argument, else SDK_MMAP_EXPORTER_FILE."""
+    if file is not None:
+        path = os.fspath(file)
+    else:
+        path = os.environ.get(_env.SDK_MMAP_EXPORTER_FILE, "").strip()
+    if not path:
+        raise ConfigurationError(
+            "otlp_mmap: no telemetry file. Pass file=... (otlp_mmap.configure(file=...) or a provider's "
+            "constructor) or set SDK_MMAP_EXPORTER_FILE to the path of the otlp-mmap file."
+        )
+    return str(path)
+
+
+def open_writer(file: Optional[PathLike]) -> Writer:
+    """The process's Writer of the telemetry file (created on first use)."""
+    path = resolve_file(file)
+    key = os.path.realpath(path)
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None:
+            try:
+                writer = Writer(path)
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(f"otlp_mmap: cannot open the telemetry file {path!r}: {exc}") from exc
+            _writers[key] = writer
+    return writer
+
+
+class ProviderBase:
+    """File, resource, lifecycle."""
+
+    def __init__(
+        self,
+        file: Optional[PathLike] = None,
+        *,
+        service_name: Optional[str] = None,
+        resource_attributes: Optional[Mapping[str, Any]] = None,
+        schema_url: Optional[str] = None,
+        writer: Optional[Writer] = None,
+        shutdown_on_exit: bool = True,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._is_shutdown = False
+        self._disabled = _env.sdk_disabled()
+        self._schema_url = schema_url
+        self._resource = Resource(build_resource_attributes(service_name, resource_attributes), schema_url)
+        self._writer: Optional[Writer] = None
+        self._resource_ref = 0
+        if self._disabled:
+            return
+        self._writer = writer if writer is not None else open_writer(file)
+        self._resource_ref = self._create_resource()
+        _providers.add(self)
+        if shutdown_on_exit:
+            ref = weakref.ref(self)
+
+            def _at_exit() -> None:
+                provider = ref()
+                if provider is not None:
+                    provider.shutdown()
+
+            atexit.register(_at_exit)
+
+    # ---------------------------------------------------------------- public
+
+    @property
+    def resource(self) -> Resource:
+        return self._resource
+
+    @property
+    def writer(self) -> Optional[Writer]:
+        """The Writer of the telemetry file (None when the SDK is disabled)."""
+        return self._writer
+
+    @property
+    def disabled(self) -> bool:
+        """True when OTEL_SDK_DISABLED=true made this provider a no-op."""
+        return self._disabled
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Records are written when they happen: there is nothing to flush."""
+        return True
+
+    def shutdown(self) -> None:
+        """Stops recording. Later telemetry through this provider is dropped."""
+        with self._lock:
+            if self._is_shutdown:
+                return
+            self._is_shutdown = True
+        self._on_shutdown()
+
+    # ---------------------------------------------------------------- internals
+
+    def _w(self) -> Writer:
+        """The writer of an enabled provider."""
+        assert self._writer is not None, "the SDK is disabled"
+        return self._writer
+
+    def _active(self) -> bool:
+        return not self._disabled and not self._is_shutdown
+
+    def _create_resource(self) -> int:
+        assert self._writer is not None
+        try:
+            ref = self._writer.create_resource(clean_attributes(self._resource.attributes), self._schema_url)
+        except (TypeError, ValueError) as exc:
+            _logger.warning("otlp_mmap: resource attributes rejected (%s); writing an empty resource", exc)
+            ref = self._writer.create_resource({}, self._schema_url)
+        return int(ref)
+
+    def _create_scope(
+        self,
+        name: str,
+        version: Optional[str],
+        attributes: Optional[Mapping[str, Any]],
+        schema_url: Optional[str],
+    ) -> int:
+        assert self._writer is not None
+        if not isinstance(name, str) or not name:
+            _logger.warning("otlp_mmap: invalid instrumentation scope name %r; using ''", name)
+            name = ""
+        if version is not None and not isinstance(version, str):
+            version = str(version)
+        if schema_url is not None and not isinstance(schema_url, str):
+            schema_url = None
+        name, version, schema_url = text(name) or "", text(version), text(schema_url)
+        try:
+            ref = self._writer.create_instrumentation_scope(
+                self._resource_ref, name, version, clean_attributes(attributes), schema_url
+            )
+        except (TypeError, ValueError) as exc:
+            _logger.warning("otlp_mmap: scope %r rejected (%s)", name, exc)
+            ref = self._writer.create_instrumentation_scope(self._resource_ref, name)
+        return int(ref)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a resource with the child's pid, new scopes and streams."""
+        self._lock = threading.RLock()
+        attributes = dict(self._resource.attributes)
+        attributes.update(process_attributes())
+        self._resource = Resource(attributes, self._schema_url)
+        if self._writer is None:
+            return
+        self._resource_ref = self._create_resource()
+        self._on_new_resource()
+
+    def _on_new_resource(self) -> None:
+        """Re-creates scopes (and streams) under the new resource."""
+
+    def _on_shutdown(self) -> None:
+        """Disables what the provider made."""
+
+
+def _after_fork_in_child() -> None:
+    global _writers_lock  # pylint: disable=global-statement
+    _writers_lock = threading.Lock()
+    for writer in list(_writers.values()):
+        try:
+            writer.after_fork_in_child()
+        except Exception:  # pylint: disable=broad-except
+            _logger.exception("otlp_mmap: after_fork_in_child failed")
+    for provider in list(_providers):
+        try:
+            provider._after_fork()  # pylint: disable=protected-access
+        except Exception:  # pylint: disable=broad-except
+            _logger.exception("otlp_mmap: re-creating the SDK state in a forked child failed")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,538 @@
+"""Metrics: ``MeterProvider`` (an ``opentelemetry.metrics.MeterProvider``).
+
+Every instrument declares a metric stream (``MetricRef``) in the file and writes one
+``Measurement`` record per measurement; the collector aggregates (docs/FORMAT.md §9.10):
+
+=============================  ==================================================
+instrument                     stream
+=============================  ==================================================
+Counter                        sum, DELTA, monotonic (each add is an increment)
+UpDownCounter                  sum, DELTA, not monotonic
+Histogram                      explicit-bucket histogram, DELTA; the advisory
+                               boundaries, else the specification's defaults
+Gauge (create_gauge)           gauge
+ObservableCounter              sum, CUMULATIVE, monotonic (each observation is the
+                               current total)
+ObservableUpDownCounter        sum, CUMULATIVE, not monotonic
+ObservableGauge                gauge
+=============================  ==================================================
+
+Synchronous instruments are native (``otlp_mmap._native.Counter`` ...); an int stays an
+int. Observable callbacks (plain functions taking ``CallbackOptions``, or generators that
+receive it through ``send``) run on a collection thread every
+``OTEL_METRIC_EXPORT_INTERVAL`` milliseconds (default 60000), on ``force_flush()`` and at
+``shutdown()``. Measurements carry the current span context when the exemplar filter
+(``OTEL_METRICS_EXEMPLAR_FILTER``: ``trace_based`` by default, ``always_on``,
+``always_off``) lets them.
+
+Instrument names are case-insensitive and written in lower case, as the official SDK does.
+Registering an identical instrument (same name, kind, unit and description) returns the
+same instrument; a different instrument under an existing name logs a warning and gets a
+stream of its own (the specification's duplicate instrument registration).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import logging
+import math
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from opentelemetry import metrics as metrics_api
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from otlp_mmap import CUMULATIVE, DELTA, _native
+from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
+from otlp_mmap.sdk._provider import PathLike, ProviderBase, text
+
+_logger = logging.getLogger("otlp_mmap.sdk")
+
+# The specification's default explicit bucket boundaries.
+DEFAULT_BUCKET_BOUNDARIES: Tuple[float, ...] = (
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0,
+)  # fmt: skip
+
+_NAME = re.compile(r"[a-zA-Z][-_./a-zA-Z0-9]{0,254}\Z")
+_UNIT = re.compile(r"[\x00-\x7F]{0,63}\Z")
+_EXEMPLAR_FILTERS = {"always_off": 0, "always_on": 1, "trace_based": 2}
+
+_APIGauge = getattr(metrics_api, "Gauge", None) or getattr(metrics_api, "_Gauge")
+
+
+def _aggregation(kind: str, boundaries: Sequence[float]) -> Dict[str, Dict[str, Any]]:
+    if kind == "counter":
+        return {"sum": {"aggregation_temporality": DELTA, "is_monotonic": True}}
+    if kind == "up_down_counter":
+        return {"sum": {"aggregation_temporality": DELTA, "is_monotonic": False}}
+    if kind == "histogram":
+        return {"histogram": {"aggregation_temporality": DELTA, "bucket_boundaries": list(boundaries)}}
+    if kind == "observable_counter":
+        return {"sum": {"aggregation_temporality": CUMULATIVE, "is_monotonic": True}}
+    if kind == "observable_up_down_counter":
+        return {"sum": {"aggregation_temporality": CUMULATIVE, "is_monotonic": False}}
+    return {"gauge": {}}  # gauge, observable_gauge
+
+
+def _boundaries(advisory: Any) -> Tuple[float, ...]:
+    if advisory is None:
+        return DEFAULT_BUCKET_BOUNDARIES
+    try:
+        values = tuple(float(b) for b in advisory if not isinstance(b, bool))
+        if len(values) != len(advisory):
+            raise ValueError("booleans")
+        if any(not math.isfinite(b) for b in values) or any(b >= c for b, c in zip(values, values[1:])):
+            raise ValueError("not finite and strictly increasing")
+    except (TypeError, ValueError):
+        _logger.warning(
+            "explicit_bucket_boundaries_advisory must be a sequence of strictly increasing finite numbers; "
+            "using the default boundaries"
+        )
+        return DEFAULT_BUCKET_BOUNDARIES
+    return values
+
+
+class _Observable:
+    """Callbacks of an observable instrument and the sink its observations go to."""
+
+    def __init__(
+        self,
+        name: str,
+        callbacks: Optional[Sequence[Any]],
+        unit: str,
+        description: str,
+        sink: Any,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._sink = sink
+        self._callbacks: List[Tuple[Any, bool]] = []
+        self._callbacks_lock = threading.Lock()
+        for callback in callbacks or ():
+            self._add_callback(callback)
+
+    def _add_callback(self, callback: Any) -> None:
+        if isinstance(callback, collections.abc.Generator):
+            try:
+                next(callback)  # to its first yield, where it waits for CallbackOptions
+            except StopIteration:
+                return
+            except Exception:  # pylint: disable=broad-except
+                _logger.exception("Callback generator of instrument %s failed to start", self.name)
+                return
+            self._callbacks.append((callback, True))
+        elif callable(callback):
+            self._callbacks.append((callback, False))
+        else:
+            _logger.warning("Callback %r of instrument %s is not callable nor a generator; ignored", callback, self.name)
+
+    def _observe(self, options: CallbackOptions) -> None:
+        with self._callbacks_lock:
+            callbacks = list(self._callbacks)
+        for callback, is_generator in callbacks:
+            try:
+                if is_generator:
+                    try:
+                        result = callback.send(options)
+                    except StopIteration:
+                        with self._callbacks_lock:
+                            if (callback, True) in self._callbacks:
+                                self._callbacks.remove((callback, True))
+                        continue
+                else:
+                    result = callback(options)
+                if result is None:
+                    continue
+                for observation in result:
+                    self._record(observation)
+            except Exception:  # pylint: disable=broad-except
+                _logger.exception("Callback failed for instrument %s.", self.name)
+
+    def _record(self, observation: Any) -> None:
+        if isinstance(observation, Observation):
+            self._sink._record(observation.value, observation.attributes, observation.context)
+        else:
+            value = getattr(observation, "value", observation)
+            attributes = getattr(observation, "attributes", None)
+            self._sink._record(value, attributes, getattr(observation, "context", None))
+
+
+class ObservableCounter(_Observable, metrics_api.ObservableCounter):
+    """Observations are the current totals (written CUMULATIVE)."""
+
+    def __init__(self, name: str, callbacks: Any = None, unit: str = "", description: str = "", *, sink: Any = None):
+        _Observable.__init__(self, name, callbacks, unit, description, sink)
+
+
+class ObservableUpDownCounter(_Observable, metrics_api.ObservableUpDownCounter):
+    """Observations are the current totals (written CUMULATIVE)."""
+
+    def __init__(self, name: str, callbacks: Any = None, unit: str = "", description: str = "", *, sink: Any = None):
+        _Observable.__init__(self, name, callbacks, unit, description, sink)
+
+
+class ObservableGauge(_Observable, metrics_api.ObservableGauge):
+    """Observations are current values."""
+
+    def __init__(self, name: str, callbacks: Any = None, unit: str = "", description: str = "", *, sink: Any = None):
+        _Observable.__init__(self, name, callbacks, unit, description, sink)
+
+
+_SYNC_TYPES: Dict[str, Callable[..., Any]] = {
+    "counter": _native.Counter,
+    "up_down_counter": _native.UpDownCounter,
+    "histogram": _native.Histogram,
+    "gauge": _native.Gauge,
+}
+_ASYNC_TYPES: Dict[str, Callable[..., Any]] = {
+    "observable_counter": ObservableCounter,
+    "observable_up_down_counter": ObservableUpDownCounter,
+    "observable_gauge": ObservableGauge,
+}
+
+
+class _Entry:
+    """One registered instrument and how to re-create its stream."""
+
+    __slots__ = ("instrument", "sink", "name", "unit", "description", "aggregation", "advisory")
+
+    def __init__(
+        self, instrument: Any, sink: Any, name: str, unit: str, description: str, aggregation: Any, advisory: Any
+    ) -> None:
+        self.instrument = instrument
+        self.sink = sink
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self.aggregation = aggregation
+        self.advisory = advisory
+
+
+class Meter(metrics_api.Meter):
+    """Creates the instruments of one instrumentation scope."""
+
+    def __init__(
+        self,
+        provider: "MeterProvider",
+        name: str,
+        version: Optional[str],
+        schema_url: Optional[str],
+        attributes: Any,
+        scope_ref: int,
+    ) -> None:
+        super().__init__(name, version=version, schema_url=schema_url)
+        self._provider = provider
+        self._scope_args = (name, version, schema_url, attributes)
+        self._scope_ref = scope_ref
+        self._entries: Dict[Tuple[str, str, str, str], _Entry] = {}
+        self._names: Dict[str, Tuple[str, str, str, str]] = {}
+        self._registration_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- registration
+
+    def _register(
+        self,
+        kind: str,
+        name: Any,
+        unit: Any,
+        description: Any,
+        callbacks: Any = None,
+        advisory: Any = None,
+    ) -> Any:
+        if not isinstance(name, str):
+            _logger.warning("Instrument name must be a str, got %r", name)
+            name = str(name)
+        unit = "" if unit is None else str(unit)
+        description = "" if description is None else str(description)
+        if _NAME.match(name) is None:
+            _logger.warning(
+                "Instrument name %r is invalid (expected an ASCII letter then up to 254 of [A-Za-z0-9_.-/]); "
+                "recorded anyway",
+                name,
+            )
+        if _UNIT.match(unit) is None:
+            _logger.warning("Instrument unit %r is invalid (ASCII, at most 63 characters); recorded anyway", unit)
+        lname = name.lower()
+        identity = (lname, kind, unit, description)
+        with self._registration_lock:
+            entry = self._entries.get(identity)
+            if entry is not None:
+                if advisory is not None and entry.advisory != advisory:
+                    _logger.warning(
+                        "An instrument with name %s, type %s, unit %s and description %s has been created already "
+                        "with a different advisory value %s and will be used instead.",
+                        lname,
+                        kind,
+                        unit,
+                        description,
+                        entry.advisory,
+                    )
+                if callbacks and isinstance(entry.instrument, _Observable):
+                    for callback in callbacks:
+                        entry.instrument._add_callback(callback)  # pylint: disable=protected-access
+                return entry.instrument
+            previous = self._names.get(lname)
+            if previous is not None and previous != identity:
+                _logger.warning(
+                    "Duplicate instrument registration: %r was registered as (%s, unit %r, description %r) and is "
+                    "now registered as (%s, unit %r, description %r). Both are recorded as separate streams of the "
+                    "same name, which backends may not tell apart; use a different name or a View.",
+                    lname,
+                    previous[1],
+                    previous[2],
+                    previous[3],
+                    kind,
+                    unit,
+                    description,
+                )
+            boundaries = _boundaries(advisory) if kind == "histogram" else ()
+            aggregation = _aggregation(kind, boundaries)
+            entry = self._create(kind, lname, unit, description, aggregation, callbacks, advisory)
+            self._entries[identity] = entry
+            self._names.setdefault(lname, identity)
+            return entry.instrument
+
+    def _create(
+        self,
+        kind: str,
+        name: str,
+        unit: str,
+        description: str,
+        aggregation: Any,
+        callbacks: Any,
+        advisory: Any,
+    ) -> _Entry:
+        provider = self._provider
+        metric_ref = provider._stream(self._scope_ref, name, unit, description, aggregation)  # noqa: SLF001
+        if kind in _SYNC_TYPES:
+            instrument = _SYNC_TYPES[kind](provider._w(), metric_ref, name, unit, description)  # noqa: SLF001
+            return _Entry(instrument, instrument, name, unit, description, aggregation, advisory)
+        sink = _native.MetricSink(provider._w(), metric_ref, name, unit, description)  # noqa: SLF001
+        instrument = _ASYNC_TYPES[kind](name, callbacks, unit, description, sink=sink)
+        provider._add_observable(instrument)  # noqa: SLF001
+        return _Entry(instrument, sink, name, unit, description, aggregation, advisory)
+
+    # ---------------------------------------------------------------- API
+
+    def create_counter(self, name: str, unit: str = "", description: str = "") -> metrics_api.Counter:
+        return self._register("counter", name, unit, description)  # type: ignore[no-any-return]
+
+    def create_up_down_counter(self, name: str, unit: str = "", description: str = "") -> metrics_api.UpDownCounter:
+        return self._register("up_down_counter", name, unit, description)  # type: ignore[no-any-return]
+
+    def create_histogram(
+        self,
+        name: str,
+        unit: str = "",
+        description: str = "",
+        *,
+        explicit_bucket_boundaries_advisory: Optional[Sequence[float]] = None,
+    ) -> metrics_api.Histogram:
+        advisory: Any = explicit_bucket_boundaries_advisory
+        if advisory is not None:
+            try:
+                advisory = tuple(advisory)
+            except TypeError:
+                advisory = ("invalid",)
+        return self._register("histogram", name, unit, description, advisory=advisory)  # type: ignore[no-any-return]
+
+    def create_gauge(self, name: str, unit: str = "", description: str = "") -> Any:
+        return self._register("gauge", name, unit, description)
+
+    def create_observable_counter(
+        self, name: str, callbacks: Optional[Sequence[Any]] = None, unit: str = "", description: str = ""
+    ) -> metrics_api.ObservableCounter:
+        return self._register("observable_counter", name, unit, description, callbacks)  # type: ignore[no-any-return]
+
+    def create_observable_up_down_counter(
+        self, name: str, callbacks: Optional[Sequence[Any]] = None, unit: str = "", description: str = ""
+    ) -> metrics_api.ObservableUpDownCounter:
+        return self._register(  # type: ignore[no-any-return]
+            "observable_up_down_counter", name, unit, description, callbacks
+        )
+
+    def create_observable_gauge(
+        self, name: str, callbacks: Optional[Sequence[Any]] = None, unit: str = "", description: str = ""
+    ) -> metrics_api.ObservableGauge:
+        return self._register("observable_gauge", name, unit, description, callbacks)  # type: ignore[no-any-return]
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _recreate(self, scope_ref: int) -> None:
+        self._scope_ref = scope_ref
+        for entry in list(self._entries.values()):
+            ref = self._provider._stream(scope_ref, entry.name, entry.unit, entry.description, entry.aggregation)
+            entry.sink._set_metric_ref(ref)  # pylint: disable=protected-access
+
+    def _disable(self) -> None:
+        for entry in list(self._entries.values()):
+            entry.sink._set_enabled(False)  # pylint: disable=protected-access
+
+
+class MeterProvider(ProviderBase, metrics_api.MeterProvider):
+    """A meter provider writing into an otlp-mmap file (constructible with no arguments).
+
+    ``export_interval_millis`` (default ``OTEL_METRIC_EXPORT_INTERVAL``, 60000) is how often
+    observable callbacks run; ``exemplar_filter`` (default ``OTEL_METRICS_EXEMPLAR_FILTER``,
+    ``trace_based``) which measurements carry the current span context.
+    """
+
+    def __init__(
+        self,
+        file: Optional[PathLike] = None,
+        *,
+        export_interval_millis: Optional[float] = None,
+        export_timeout_millis: Optional[float] = None,
+        exemplar_filter: Optional[str] = None,
+        service_name: Optional[str] = None,
+        resource_attributes: Optional[Mapping[str, Any]] = None,
+        schema_url: Optional[str] = None,
+        writer: Optional[_native.Writer] = None,
+        shutdown_on_exit: bool = True,
+    ) -> None:
+        super().__init__(
+            file,
+            service_name=service_name,
+            resource_attributes=resource_attributes,
+            schema_url=schema_url,
+            writer=writer,
+            shutdown_on_exit=shutdown_on_exit,
+        )
+        self._interval_ms = (
+            float(export_interval_millis)
+            if export_interval_millis is not None and export_interval_millis > 0
+            else _env.milliseconds(_env.OTEL_METRIC_EXPORT_INTERVAL, 60000.0)
+        )
+        self._timeout_ms = (
+            float(export_timeout_millis)
+            if export_timeout_millis is not None and export_timeout_millis > 0
+            else _env.milliseconds(_env.OTEL_METRIC_EXPORT_TIMEOUT, 30000.0)
+        )
+        name = (exemplar_filter or _env.get(_env.OTEL_METRICS_EXEMPLAR_FILTER) or "trace_based").strip().lower()
+        if name not in _EXEMPLAR_FILTERS:
+            _logger.warning("Unknown exemplar filter %r; using trace_based", name)
+            name = "trace_based"
+        self._exemplar_filter = name
+        _native._sdk_set_exemplar_filter(_EXEMPLAR_FILTERS[name])  # pylint: disable=protected-access
+        self._meters: Dict[Any, Meter] = {}
+        self._observables: List[_Observable] = []
+        self._collect_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def export_interval_millis(self) -> float:
+        return self._interval_ms
+
+    def get_meter(
+        self,
+        name: str,
+        version: Optional[str] = None,
+        schema_url: Optional[str] = None,
+        attributes: Any = None,
+    ) -> metrics_api.Meter:
+        if not self._active():
+            if self._is_shutdown:
+                _logger.warning("get_meter() on a MeterProvider that was shut down: returning a no-op meter")
+            return metrics_api.NoOpMeter(name, version=version, schema_url=schema_url)
+        if not isinstance(name, str):
+            name = ""
+        from otlp_mmap.sdk.trace import _freeze  # noqa: PLC0415
+
+        try:
+            key: Any = (name, version, schema_url, _freeze(attributes))
+            hash(key)
+        except TypeError:
+            key = (name, version, schema_url, id(attributes))
+        with self._lock:
+            meter = self._meters.get(key)
+            if meter is None:
+                scope_ref = self._create_scope(name, version, attributes, schema_url)
+                meter = Meter(self, name, version, schema_url, attributes, scope_ref)
+                self._meters[key] = meter
+            return meter
+
+    def collect(self) -> None:
+        """Runs every observable callback now and writes the observations."""
+        if self._disabled:
+            return
+        options = CallbackOptions(timeout_millis=self._timeout_ms)
+        with self._collect_lock:
+            for observable in list(self._observables):
+                observable._observe(options)  # pylint: disable=protected-access
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Runs the observable callbacks (synchronous measurements are already written)."""
+        if self._active():
+            self.collect()
+        return True
+
+    # ---------------------------------------------------------------- internals
+
+    def _stream(self, scope_ref: int, name: str, unit: str, description: str, aggregation: Any) -> int:
+        writer = self._w()
+        try:
+            return int(writer.create_metric_stream(scope_ref, text(name), text(description), text(unit), aggregation))
+        except (TypeError, ValueError) as exc:
+            _logger.warning("otlp_mmap: metric stream %r rejected (%s); its measurements are dropped", name, exc)
+            return 0
+
+    def _add_observable(self, observable: _Observable) -> None:
+        with self._lock:
+            self._observables.append(observable)
+            if self._thread is None and self._active():
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._run, name="otlp_mmap-metrics", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        stop = self._stop
+        while not stop.wait(self._interval_ms / 1000.0):
+            try:
+                self.collect()
+            except Exception:  # pylint: disable=broad-except
+                _logger.exception("otlp_mmap: metric collection failed")
+
+    def _on_new_resource(self) -> None:
+        for meter in list(self._meters.values()):
+            name, version, schema_url, attributes = meter._scope_args  # pylint: disable=protected-access
+            meter._recreate(self._create_scope(name, version, attributes, schema_url))  # pylint: disable=W0212
+
+    def _after_fork(self) -> None:
+        self._collect_lock = threading.Lock()
+        for observable in self._observables:
+            observable._callbacks_lock = threading.Lock()  # pylint: disable=protected-access
+        super()._after_fork()
+        if self._thread is not None and self._active():
+            self._start_thread()  # threads do not survive fork
+
+    def _on_shutdown(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=max(self._timeout_ms / 1000.0, 0.1))
+        try:
+            if not self._disabled:
+                options = CallbackOptions(timeout_millis=self._timeout_ms)
+                with self._collect_lock:
+                    for observable in list(self._observables):
+                        observable._observe(options)  # pylint: disable=protected-access
+        finally:
+            for meter in list(self._meters.values()):
+                meter._disable()  # pylint: disable=protected-access
+
+
+__all__ = [
+    "DEFAULT_BUCKET_BOUNDARIES",
+    "Meter",
+    "MeterProvider",
+    "ObservableCounter",
+    "ObservableGauge",
+    "ObservableUpDownCounter",
+]

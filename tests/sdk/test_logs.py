@@ -1,0 +1,294 @@
+"""Logs through the opentelemetry-api and the stdlib logging bridge, read back from the file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from opentelemetry import _logs as logs_api
+from opentelemetry import trace
+from opentelemetry._logs import LogRecord, SeverityNumber
+
+from sdk_support import read_all
+
+import otlp_mmap.sdk as sdk
+from otlp_mmap import Reader
+from otlp_mmap.sdk import logs as sdk_logs
+
+
+def events(path: str) -> list:
+    return read_all(path)["events"]
+
+
+def test_logger_is_an_api_logger(logger_provider: Any) -> None:
+    logger = logger_provider.get_logger("app", "1.0", attributes={"scope": 1})
+    assert isinstance(logger, logs_api.Logger)
+    assert logger_provider.get_logger("app", "1.0", attributes={"scope": 1}) is logger
+    assert logger.enabled()
+    assert logger.name == "app" and logger.version == "1.0"
+
+
+def test_emit_with_keywords(logger_provider: Any, path: str, make_tracer: Any) -> None:
+    logger = logger_provider.get_logger("app")
+    attributes = {"user": "bob", "n": 2}
+    with make_tracer().start_as_current_span("s") as span:
+        logger.emit(
+            body="hello world",
+            severity_number=SeverityNumber.WARN,
+            severity_text="WARN",
+            attributes=attributes,
+            event_name="user.login",
+            timestamp=123,
+            observed_timestamp=456,
+        )
+    logger.emit(body={"structured": [1, 2, {"deep": True}]}, severity_number=SeverityNumber.DEBUG)
+    logger.emit(body=b"\x00bytes")
+    assert attributes == {"user": "bob", "n": 2}
+    first, second, third = events(path)
+    ctx = span.get_span_context()
+    assert first["body"] == "hello world"
+    assert first["event_name"] == "user.login"
+    assert first["severity_number"] == 13 and first["severity_text"] == "WARN"
+    assert first["attributes"] == {"user": "bob", "n": 2}
+    assert first["time_unix_nano"] == 123 and first["observed_time_unix_nano"] == 456
+    assert first["span_context"] == {
+        "trace_id": ctx.trace_id.to_bytes(16, "big"),
+        "span_id": ctx.span_id.to_bytes(8, "big"),
+        "flags": 3,
+    }
+    assert second["body"] == {"structured": [1, 2, {"deep": True}]}
+    assert second["event_name"] == "" and second["span_context"] is None
+    assert second["time_unix_nano"] == 0 and second["observed_time_unix_nano"] > 0
+    assert third["body"] == b"\x00bytes"
+
+
+def test_emit_with_a_log_record(logger_provider: Any, path: str, make_tracer: Any) -> None:
+    logger = logger_provider.get_logger("app")
+    tracer = make_tracer()
+    with tracer.start_as_current_span("current"):
+        other = tracer.start_span("other")
+        record = LogRecord(
+            timestamp=10,
+            context=trace.set_span_in_context(other),
+            severity_number=SeverityNumber.ERROR,
+            body="from a record",
+            attributes={"k": "v"},
+            event_name="rec.event",
+        )
+        logger.emit(record)
+        logger.emit(LogRecord(body="current context"))
+    other.end()
+    first, second = events(path)
+    assert first["body"] == "from a record" and first["event_name"] == "rec.event"
+    assert first["severity_number"] == 17 and first["time_unix_nano"] == 10
+    assert first["attributes"] == {"k": "v"}
+    assert first["span_context"]["span_id"] == other.get_span_context().span_id.to_bytes(8, "big")
+    assert second["span_context"] is not None and second["body"] == "current context"
+
+
+def test_bodies_are_not_interned(logger_provider: Any, path: str) -> None:
+    logger = logger_provider.get_logger("app")
+    logger.emit(body="warm-up", event_name="same.event")
+    with Reader(path, read_only=True) as r:
+        before = r.header()["dictionary_entries"]
+    for i in range(50):
+        logger.emit(body=f"unique message {i}", event_name="same.event")
+    with Reader(path, read_only=True) as r:
+        assert r.header()["dictionary_entries"] == before
+
+
+def test_exception_attributes_and_caller_attributes_win(logger_provider: Any, path: str) -> None:
+    logger = logger_provider.get_logger("app")
+    try:
+        raise ValueError("bad input")
+    except ValueError as exc:
+        attributes = {"exception.message": "overridden"}
+        logger.emit(body="failed", exception=exc, attributes=attributes)
+        assert attributes == {"exception.message": "overridden"}
+    (event,) = events(path)
+    assert event["attributes"]["exception.type"] == "ValueError"
+    assert event["attributes"]["exception.message"] == "overridden"
+    assert "bad input" in event["attributes"]["exception.stacktrace"]
+    assert "exception.escaped" not in event["attributes"]
+
+
+def test_unsupported_body_and_attributes_never_raise(logger_provider: Any, path: str) -> None:
+    logger = logger_provider.get_logger("app")
+
+    class Thing:
+        def __str__(self) -> str:
+            return "a thing"
+
+    logger.emit(body=Thing(), attributes={"ok": 1, "bad": Thing()}, severity_number=99)  # type: ignore[arg-type]
+    (event,) = events(path)
+    assert event["body"] == "a thing" and event["attributes"] == {"ok": 1}
+    assert event["dropped_attributes_count"] == 1 and event["severity_number"] == 24
+
+
+def test_log_record_limits(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "2")
+    monkeypatch.setenv("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3")
+    provider = sdk.LoggerProvider(path, shutdown_on_exit=False)
+    provider.get_logger("app").emit(body="a long body stays", attributes={"a": "abcdef", "b": 1, "c": 2})
+    (event,) = events(path)
+    assert event["body"] == "a long body stays"
+    assert event["attributes"] == {"a": "abc", "b": 1} and event["dropped_attributes_count"] == 1
+    provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    "level, number, text",
+    [
+        (logging.DEBUG, 5, "DEBUG"),
+        (logging.INFO, 9, "INFO"),
+        (logging.WARNING, 13, "WARN"),
+        (logging.ERROR, 17, "ERROR"),
+        (logging.CRITICAL, 21, "FATAL"),
+        (12, 7, "Level 12"),
+        (25, 12, "Level 25"),
+        (60, 24, "Level 60"),
+    ],
+)
+def test_handler_severity(pylogger: Any, path: str, level: int, number: int, text: str) -> None:
+    pylogger.logger.log(level, "message")
+    (event,) = events(path)
+    assert (event["severity_number"], event["severity_text"]) == (number, text)
+
+
+def test_handler_record_mapping(pylogger: Any, path: str, make_tracer: Any) -> None:
+    log = pylogger.logger
+    with make_tracer().start_as_current_span("request") as span:
+        log.info("user %s logged in %d times", "bob", 3, extra={"user.id": 42, "tags": ["a", "b"]})
+    log.warning({"structured": True})
+    try:
+        raise KeyError("k")
+    except KeyError:
+        log.exception("it failed")
+    first, second, third = events(path)
+    assert first["body"] == "user bob logged in 3 times"
+    assert first["attributes"]["user.id"] == 42 and first["attributes"]["tags"] == ["a", "b"]
+    assert first["attributes"]["code.function.name"] == "test_handler_record_mapping"
+    assert first["attributes"]["code.file.path"] == __file__
+    assert isinstance(first["attributes"]["code.line.number"], int)
+    assert set(first["attributes"]) == {"user.id", "tags", "code.file.path", "code.function.name", "code.line.number"}
+    assert first["span_context"]["span_id"] == span.get_span_context().span_id.to_bytes(8, "big")
+    assert first["time_unix_nano"] > 0 and first["observed_time_unix_nano"] >= first["time_unix_nano"] - 10**9
+    assert second["body"] == {"structured": True} and second["span_context"] is None
+    assert third["attributes"]["exception.type"] == "KeyError"
+    assert third["attributes"]["exception.message"] == "k"
+    assert "raise KeyError" in third["attributes"]["exception.stacktrace"]
+    with Reader(path, read_only=True) as r:
+        assert r.read_scope(first["scope_ref"])["name"] == log.name
+
+
+def test_handler_options_formatter_and_filters(logger_provider: Any, path: str) -> None:
+    handler = sdk.LoggingHandler(logger_provider=logger_provider, code_attributes=False)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    log = logging.getLogger("tests.sdk.formatter")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.info("visible")
+    log.info("a secret")
+    log.debug("below the level")
+    handler.close()
+    log.info("after close")
+    (event,) = events(path)
+    assert event["body"] == "[INFO] visible"
+    assert event["attributes"] == {}
+
+
+def test_handler_with_another_provider_uses_the_api(path: str) -> None:
+    calls = []
+
+    class Recorder(logs_api.Logger):
+        def emit(self, record: Any = None, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+        def enabled(self, **kwargs: Any) -> bool:
+            return True
+
+    class Provider(logs_api.LoggerProvider):
+        def get_logger(self, name: str, *args: Any, **kwargs: Any) -> logs_api.Logger:
+            return Recorder(name)
+
+    handler = sdk.LoggingHandler(logger_provider=Provider())
+    log = logging.getLogger("tests.sdk.foreign")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.warning("to %s", "them")
+    handler.close()
+    assert calls[0]["body"] == "to them" and calls[0]["severity_text"] == "WARN"
+
+
+def test_fast_log_records_match_the_stdlib(pylogger: Any) -> None:
+    assert pylogger.handler.fast_log_records
+    factory = logging.getLogRecordFactory()
+    assert factory is not logging.LogRecord
+    cases = [
+        ("n", logging.INFO, "/srv/app/main.py", 3, "m %s", ("x",), None, "f", None),
+        ("n", 35, "name.with.dots.py", 3, "%(a)s", ({"a": 1},), None, None, "stack"),
+        ("n", 5, "/dir/.hidden", 1, {"not": "a str"}, (), None, None, None),
+    ]
+    for args in cases:
+        ours, theirs = factory(*args), logging.LogRecord(*args)
+        assert type(ours) is logging.LogRecord
+        mine, stdlib = vars(ours), vars(theirs)
+        assert list(mine) == list(stdlib)
+        for key in stdlib:
+            if key not in ("created", "msecs", "relativeCreated"):
+                assert mine[key] == stdlib[key], key
+        assert abs(ours.created - theirs.created) < 1
+        assert ours.getMessage() == theirs.getMessage()
+
+
+def test_fast_log_records_are_removed_and_can_be_disabled(
+    logger_provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = sdk.LoggingHandler(logger_provider=logger_provider)
+    second = sdk.LoggingHandler(logger_provider=logger_provider)
+    assert handler.fast_log_records and second.fast_log_records
+    handler.close()
+    assert logging.getLogRecordFactory() is not logging.LogRecord  # still used by `second`
+    second.close()
+    assert logging.getLogRecordFactory() is logging.LogRecord
+    monkeypatch.setenv("OTLP_MMAP_FAST_LOG_RECORDS", "false")
+    third = sdk.LoggingHandler(logger_provider=logger_provider)
+    assert not third.fast_log_records and logging.getLogRecordFactory() is logging.LogRecord
+    third.close()
+    monkeypatch.delenv("OTLP_MMAP_FAST_LOG_RECORDS")
+
+    def custom(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return logging.LogRecord(*args, **kwargs)
+
+    logging.setLogRecordFactory(custom)
+    try:
+        fourth = sdk.LoggingHandler(logger_provider=logger_provider)
+        assert not fourth.fast_log_records and logging.getLogRecordFactory() is custom
+        fourth.close()
+    finally:
+        logging.setLogRecordFactory(logging.LogRecord)
+
+
+def test_shutdown_stops_logs(path: str) -> None:
+    provider = sdk.LoggerProvider(path, shutdown_on_exit=False)
+    logger = provider.get_logger("app")
+    handler = sdk.LoggingHandler(logger_provider=provider)
+    log = logging.getLogger("tests.sdk.shutdown")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    logger.emit(body="before")
+    provider.shutdown()
+    logger.emit(body="after")
+    log.warning("after")
+    assert [e["body"] for e in events(path)] == ["before"]
+    assert logging.getLogRecordFactory() is logging.LogRecord
+    assert isinstance(provider.get_logger("x"), logs_api.NoOpLogger)
+    log.handlers[:] = []
+
+
+def test_reserved_attributes_cover_a_log_record() -> None:
+    record = logging.LogRecord("n", logging.INFO, __file__, 1, "m", (), None)
+    assert set(vars(record)) <= sdk_logs.RESERVED_LOG_RECORD_ATTRIBUTES
