@@ -13,12 +13,12 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build demo bench bench-cpp bench-python format format-check clean
+        test-fuzz fuzz fuzz-build demo bench bench-cpp bench-python bench-collector format format-check clean
 
 help:
 	@echo "make demo            set up if needed, write a workload through the Python module, read it back"
 	@echo "make test            set up if needed, then every test (C++, Python, sanitizers, format)"
-	@echo "make bench           C++ and Python benchmarks (printed, never asserted)"
+	@echo "make bench           C++, Python and collector benchmarks (printed, never asserted)"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
 	@echo "make format          clang-format the C++ sources"
 
@@ -45,22 +45,24 @@ test-cpp: build
 otelcol: setup
 	@scripts/build-otelcol.sh
 
-test-python: python otelcol
-	OTLP_MMAP_E2E=1 $(PY) -m pytest -q tests/python tests/interop tests/otlp
+test-python: python otelcol build
+	OTLP_MMAP_E2E=1 OTLP_MMAP_BIN=$(BUILD)/collector/otlp-mmap \
+	  OTLP_MMAP_EXPORT_PROBE=$(BUILD)/tests/collector/export_probe \
+	  $(PY) -m pytest -q tests/python tests/interop tests/otlp tests/sdk tests/collector
 
 test-sanitizers: test-asan test-tsan
 
 test-asan: setup
 	cmake -S . -B $(ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DOTLP_MMAP_SANITIZE=address,undefined \
 	  -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
-	cmake --build $(ASAN) -j $(JOBS) --target core_tests proto_compat_tests
+	cmake --build $(ASAN) -j $(JOBS) --target core_tests proto_compat_tests collector_tests
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
 
 test-tsan: setup
 	cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLP_MMAP_SANITIZE=thread \
 	  -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
-	cmake --build $(TSAN) -j $(JOBS) --target core_tests proto_compat_tests
+	cmake --build $(TSAN) -j $(JOBS) --target core_tests proto_compat_tests collector_tests
 	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900
 
 fuzz-build: setup
@@ -80,7 +82,14 @@ fuzz: test-fuzz
 demo: python
 	$(PY) examples/core_demo.py
 
-bench: bench-cpp bench-python
+bench: bench-cpp bench-python bench-collector
+
+# The collector on one core: spans/logs/measurements per second, idle CPU, into a real Collector.
+bench-collector: build otelcol
+	taskset -c 0 $(BUILD)/bench/collector_pipeline_bench --benchmark_min_time=0.5
+	taskset -c 0 $(BUILD)/bench/collector_metrics_bench --benchmark_min_time=0.5
+	$(PY) bench/collector_idle_cpu.py
+	$(PY) bench/collector_otelcol_bench.py
 
 bench-cpp: build
 	$(BUILD)/bench/core_bench --benchmark_min_time=0.5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

@@ -1,0 +1,101 @@
+// Console exporters: readable text, or OTLP/JSON lines (one request per line), to stdout or
+// appended to a file. The three signals share one output per path.
+
+#include <google/protobuf/message.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "export_internal.hpp"
+
+namespace otlp_mmap::collector::detail {
+
+namespace {
+
+class ConsoleSink {
+ public:
+  explicit ConsoleSink(const std::string& path) : path_(path.empty() ? "stdout" : path) {
+    if (path.empty()) {
+      file_ = stdout;
+    } else {
+      file_ = std::fopen(path.c_str(), "a");
+      if (file_ == nullptr) {
+        throw std::runtime_error("cannot open console output " + path + ": " + std::strerror(errno));
+      }
+      owned_ = true;
+    }
+  }
+  ~ConsoleSink() {
+    if (owned_) std::fclose(file_);
+  }
+  ConsoleSink(const ConsoleSink&) = delete;
+  ConsoleSink& operator=(const ConsoleSink&) = delete;
+
+  // Whole blocks at a time, so that signals never interleave inside one.
+  bool write(const std::string& text) {
+    std::lock_guard lock(mu_);
+    const size_t n = std::fwrite(text.data(), 1, text.size(), file_);
+    return std::fflush(file_) == 0 && n == text.size();
+  }
+
+  const std::string& name() const { return path_; }
+
+ private:
+  std::mutex mu_;
+  std::FILE* file_ = nullptr;
+  bool owned_ = false;
+  std::string path_;
+};
+
+std::shared_ptr<ConsoleSink> sink_for(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<ConsoleSink>>* sinks =
+      new std::map<std::string, std::weak_ptr<ConsoleSink>>();
+  std::lock_guard lock(mu);
+  if (auto s = (*sinks)[path].lock()) return s;
+  auto s = std::make_shared<ConsoleSink>(path);
+  (*sinks)[path] = s;
+  return s;
+}
+
+class ConsoleTransport final : public Transport {
+ public:
+  ConsoleTransport(Signal signal, bool json, std::shared_ptr<ConsoleSink> sink)
+      : signal_(signal), json_(json), sink_(std::move(sink)) {}
+
+  SendOutcome send(const google::protobuf::Message& request) override {
+    std::string text;
+    if (json_) {
+      append_otlp_json(request, text);
+      text += '\n';
+    } else {
+      switch (signal_) {
+        case Signal::kTraces: text = to_console_text(static_cast<const TraceRequest&>(request)); break;
+        case Signal::kMetrics: text = to_console_text(static_cast<const MetricsRequest&>(request)); break;
+        case Signal::kLogs: text = to_console_text(static_cast<const LogsRequest&>(request)); break;
+      }
+    }
+    if (text.empty() || sink_->write(text)) return SendOutcome::ok();
+    return SendOutcome::permanent("write error", "cannot write to " + sink_->name() + ": " + std::strerror(errno));
+  }
+
+ private:
+  const Signal signal_;
+  const bool json_;
+  std::shared_ptr<ConsoleSink> sink_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_console_transport(Signal signal, const SignalExportConfig& config) {
+  return std::make_unique<ConsoleTransport>(signal, config.protocol == Protocol::kConsoleJson,
+                                            sink_for(config.console_path));
+}
+
+}  // namespace otlp_mmap::collector::detail

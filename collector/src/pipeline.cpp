@@ -1,0 +1,544 @@
+#include "otlp_mmap/collector/pipeline.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "otlp_mmap/ring.hpp"
+
+namespace otlp_mmap::collector {
+
+namespace {
+
+using layout::RingKind;
+constexpr size_t kEvents = static_cast<size_t>(RingKind::kEvents);
+constexpr size_t kSpans = static_cast<size_t>(RingKind::kSpans);
+constexpr size_t kMeasurements = static_cast<size_t>(RingKind::kMeasurements);
+
+// Spin, then yield, then sleep with a doubling backoff capped at `max_sleep`. A reader that
+// finds work again resets it, so a steady flow is read with low latency and an idle file
+// costs a wake-up every max_sleep (well under 1% of a core).
+class IdleWait {
+ public:
+  explicit IdleWait(std::chrono::nanoseconds max_sleep)
+      : max_sleep_(std::max<std::chrono::nanoseconds>(max_sleep, 1us)) {}
+
+  void reset() {
+    step_ = 0;
+    sleep_ = kFirstSleep;
+  }
+
+  void wait() {
+    if (step_ < kSpins) {
+      ++step_;
+      for (int i = 0; i < 64; ++i) cpu_relax();
+      return;
+    }
+    if (step_ < kSpins + kYields) {
+      ++step_;
+      sched_yield();
+      return;
+    }
+    std::this_thread::sleep_for(sleep_);
+    sleep_ = std::min<std::chrono::nanoseconds>(sleep_ * 2, max_sleep_);
+  }
+
+ private:
+  static constexpr int kSpins = 64;
+  static constexpr int kYields = 8;
+  static constexpr std::chrono::nanoseconds kFirstSleep = 50us;
+  std::chrono::nanoseconds max_sleep_;
+  int step_ = 0;
+  std::chrono::nanoseconds sleep_ = kFirstSleep;
+};
+
+bool valid_ids(const SpanContext& sc) { return sc.trace_id.size() == 16 && sc.span_id.size() == 8; }
+
+// kill(pid, 0): ESRCH means no such process in our pid namespace; EPERM means it exists.
+// A zombie (exited, not yet reaped by its parent) still answers kill: /proc says it is gone.
+bool process_gone(int64_t pid) {
+  if (pid <= 0 || pid > INT32_MAX) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%lld/stat", static_cast<long long>(pid));
+  std::FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return false;
+  char buf[512];
+  const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // "pid (comm) S ...": the state follows the last ')' (comm may contain anything).
+  const char* close = std::strrchr(buf, ')');
+  return close != nullptr && close[1] == ' ' && (close[2] == 'Z' || close[2] == 'X');
+}
+
+}  // namespace
+
+Pipeline::Pipeline(PipelineOptions options, Exporter& exporter, MetricsBackend* metrics)
+    : options_(std::move(options)),
+      exporter_(exporter),
+      metrics_(metrics),
+      log_(options_.log != nullptr ? *options_.log : std::cerr),
+      resolver_(options_.dictionary),
+      spans_(options_.spans, resolver_,
+             [this](std::shared_ptr<const ResolvedScope> scope, std::unique_ptr<otlp::Span> span) {
+               span_batch_.add(std::move(scope), std::move(span), now_.steady);
+             }),
+      logs_(resolver_),
+      span_batch_(options_.span_batch, options_.submit_delay),
+      log_batch_(options_.log_batch, options_.submit_delay) {
+  refresh_now();
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::refresh_now() {
+  now_.steady = Clock::now();
+  now_.unix_nano = now_unix_nanos();
+}
+
+void Pipeline::log(const std::string& line) const { log_ << "otlp-mmap: " << line << std::endl; }
+
+void Pipeline::note_error(const char* where, const std::exception& e) {
+  ++counters_.errors;
+  // The first errors are logged; after that one line per thousand, so a flood cannot fill a disk.
+  if (counters_.errors <= 10 || counters_.errors % 1000 == 0) {
+    log(std::string("error in ") + where + ": " + e.what() + " (" + std::to_string(counters_.errors) + " so far)");
+  }
+}
+
+// ------------------------------------------------------------------ files
+
+bool Pipeline::try_open(bool first_attempt) {
+  struct stat before {};
+  if (::stat(options_.path.c_str(), &before) != 0) {
+    if (first_attempt || last_open_error_ != "missing") log("waiting for " + options_.path + " to appear");
+    last_open_error_ = "missing";
+    return false;
+  }
+  std::unique_ptr<Reader> reader;
+  try {
+    reader = Reader::open(options_.path, options_.reader);
+  } catch (const FileError& e) {
+    std::string kind;
+    switch (e.code()) {
+      case FileError::Code::kNotFound: kind = "missing"; break;
+      case FileError::Code::kNotInitialized: kind = "uninitialised"; break;
+      default: kind = e.what(); break;
+    }
+    if (kind != last_open_error_) {
+      if (kind == "missing") {
+        log("waiting for " + options_.path + " to appear");
+      } else if (kind == "uninitialised") {
+        log("waiting for " + options_.path + " to be initialised by a writer");
+      } else {
+        // Not a file we can read (yet): a writer may still fix it (or a reference writer is
+        // half-way through initialising it). Keep trying, say why once.
+        log(std::string("cannot read the file yet, will retry: ") + e.what());
+      }
+    }
+    last_open_error_ = kind;
+    return false;
+  }
+  // The path may have been replaced between stat and open; the identity must be the one
+  // that was opened, so check the path again.
+  struct stat after {};
+  if (::stat(options_.path.c_str(), &after) != 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+    return false;
+  }
+  attach(std::move(reader), after.st_dev, after.st_ino);
+  return true;
+}
+
+void Pipeline::attach(std::unique_ptr<Reader> reader, dev_t dev, ino_t ino) {
+  if (reader_) {
+    const auto& c = reader_->counters();
+    for (size_t i = 0; i < 3; ++i) {
+      base_records_[i] += c.records[i];
+      base_torn_[i] += c.torn[i];
+      base_corrupt_[i] += c.corrupt[i];
+    }
+  }
+  reader_ = std::move(reader);
+  dev_ = dev;
+  ino_ = ino;
+  start_time_ = reader_->start_time_unix_nano();
+  resolver_.attach(reader_.get());
+  metric_streams_.clear();
+  last_open_error_.clear();
+  ++counters_.files_opened;
+  std::ostringstream msg;
+  msg << "reading " << options_.path << " (";
+  for (auto k : layout::kRingKinds) {
+    RingState st = reader_->ring_state(k);
+    msg << layout::ring_name(k) << " " << st.num_buffers << "x" << st.buffer_size << ", " << st.unread() << " unread"
+        << (k == RingKind::kMeasurements ? ")" : "; ");
+  }
+  log(msg.str());
+}
+
+void Pipeline::follow() {
+  if (!reader_) return;
+  // Re-initialised in place (a writer that resets files, as the reference does): the ring
+  // indices we hold mean nothing any more.
+  const uint64_t start = reader_->start_time_unix_nano();
+  struct stat st {};
+  const bool exists = ::stat(options_.path.c_str(), &st) == 0;
+  const bool replaced = exists && (st.st_dev != dev_ || st.st_ino != ino_);
+  if (!replaced && start == start_time_) return;
+  std::unique_ptr<Reader> next;
+  try {
+    next = Reader::open(options_.path, options_.reader);
+  } catch (const FileError& e) {
+    if (replaced && e.code() != FileError::Code::kNotFound && e.code() != FileError::Code::kNotInitialized &&
+        last_open_error_ != e.what()) {
+      log(std::string("a new file is at the path but cannot be read yet: ") + e.what());
+      last_open_error_ = e.what();
+    }
+    return;  // keep reading the current file; try again at the next check
+  }
+  struct stat again {};
+  if (::stat(options_.path.c_str(), &again) != 0) return;
+  if (replaced) {
+    if (again.st_dev != st.st_dev || again.st_ino != st.st_ino) return;
+    // Whatever the old file still holds belongs to the old writers: read it all first.
+    drain_all(options_.shutdown_drain);
+    log("the path now names another file: finished the old one, switching");
+    ++counters_.file_switches;
+  } else {
+    log("the file was re-initialised in place (its start time changed): starting over on it");
+    ++counters_.file_resets;
+  }
+  attach(std::move(next), again.st_dev, again.st_ino);
+}
+
+// ------------------------------------------------------------------ reading
+
+size_t Pipeline::exporter_room(Signal signal, size_t pending, size_t limit) const {
+  if (limit == 0) return SIZE_MAX;
+  const SignalExportStats st = exporter_.stats(signal);
+  const uint64_t done = st.items_exported + st.items_rejected + st.items_dropped;
+  const uint64_t outstanding = st.items_submitted > done ? st.items_submitted - done : 0;
+  const uint64_t used = outstanding + pending;
+  return used >= limit ? 0 : static_cast<size_t>(limit - used);
+}
+
+size_t Pipeline::drain_pass(size_t per_ring) {
+  SpanEvent span;
+  Event event;
+  Measurement measurement;
+  size_t n = 0;
+  // A span record finishes at most one span and an event makes one log record, so reading
+  // no more records than the exporter has room for items never overfills its queue.
+  const size_t span_room =
+      std::min(per_ring, exporter_room(Signal::kTraces, span_batch_.size(), options_.span_queue_limit));
+  const size_t log_room = std::min(per_ring, exporter_room(Signal::kLogs, log_batch_.size(), options_.log_queue_limit));
+  blocked_ = (span_room == 0 && reader_->ring_state(RingKind::kSpans).unread() > 0) ||
+             (log_room == 0 && reader_->ring_state(RingKind::kEvents).unread() > 0);
+  if (blocked_) ++counters_.backpressure_passes;
+  for (size_t i = 0; i < span_room && reader_->next(span); ++i, ++n) on_span(span);
+  for (size_t i = 0; i < log_room && reader_->next(event); ++i, ++n) on_event(event);
+  for (size_t i = 0; i < per_ring && reader_->next(measurement); ++i, ++n) on_measurement(measurement);
+  return n;
+}
+
+size_t Pipeline::drain_all(Clock::duration limit) {
+  if (!reader_) return 0;
+  const auto deadline = Clock::now() + limit;
+  size_t total = 0;
+  for (;;) {
+    refresh_now();
+    size_t n = drain_pass(options_.read_batch);
+    total += n;
+    submit_due(false);
+    if (Clock::now() >= deadline) break;
+    if (n == 0) {
+      if (!blocked_) break;
+      std::this_thread::sleep_for(1ms);  // records are waiting for room in the exporter
+    }
+  }
+  return total;
+}
+
+void Pipeline::on_span(const SpanEvent& r) {
+  try {
+    spans_.handle(r, now_);
+  } catch (const std::exception& e) {
+    note_error("span assembly", e);
+  }
+}
+
+void Pipeline::on_event(const Event& e) {
+  try {
+    std::shared_ptr<const ResolvedScope> scope;
+    auto record = logs_.map(e, now_.unix_nano, scope);
+    log_batch_.add(std::move(scope), std::move(record), now_.steady);
+  } catch (const std::exception& ex) {
+    note_error("log mapping", ex);
+  }
+}
+
+void Pipeline::on_measurement(const Measurement& m) {
+  if (metrics_ == nullptr || m.value_kind == Measurement::ValueKind::kNone) {
+    ++counters_.measurements_dropped;
+    return;
+  }
+  try {
+    auto it = metric_streams_.find(m.metric_ref);
+    if (it == metric_streams_.end()) {
+      int64_t id = -1;
+      MetricStreamDefinition def;
+      if (resolver_.metric(m.metric_ref, def.metric)) {
+        auto scope = resolver_.scope(def.metric.scope_ref);
+        def.resource = scope->resource->resource;
+        def.resource_schema_url = scope->resource->schema_url;
+        def.scope = scope->scope;
+        def.scope_schema_url = scope->schema_url;
+        id = metrics_->stream(def);
+      }
+      if (metric_streams_.size() >= 65536) metric_streams_.clear();  // bounded; refilled on demand
+      it = metric_streams_.emplace(m.metric_ref, id).first;
+    }
+    if (it->second < 0) {
+      ++counters_.measurements_dropped;
+      return;
+    }
+    const size_t n = resolver_.attributes_into(m.attributes, attribute_scratch_, nullptr);
+    const SpanContext* exemplar = m.span_context.has_value() && valid_ids(*m.span_context) ? &*m.span_context : nullptr;
+    const uint64_t time = m.time_unix_nano != 0 ? m.time_unix_nano : now_.unix_nano;
+    metrics_->record(it->second, std::span<const otlp::KeyValue>(attribute_scratch_.data(), n), time, m, exemplar);
+    ++counters_.measurements;
+  } catch (const std::exception& e) {
+    note_error("metric recording", e);
+  }
+}
+
+// ------------------------------------------------------------------ timers
+
+void Pipeline::submit_due(bool force) {
+  while (!span_batch_.empty() && (force || span_batch_.due(now_.steady))) {
+    TraceRequest req;
+    const size_t n = span_batch_.take(req);
+    counters_.spans_submitted += n;
+    if (!exporter_.submit(std::move(req))) ++counters_.requests_refused;
+  }
+  while (!log_batch_.empty() && (force || log_batch_.due(now_.steady))) {
+    LogsRequest req;
+    const size_t n = log_batch_.take(req);
+    counters_.logs_submitted += n;
+    if (!exporter_.submit(std::move(req))) ++counters_.requests_refused;
+  }
+}
+
+void Pipeline::collect_metrics() {
+  if (metrics_ == nullptr) return;
+  try {
+    MetricsRequest req;
+    const size_t n = metrics_->collect(now_.unix_nano, req);
+    if (n == 0) return;
+    counters_.points_submitted += n;
+    if (!exporter_.submit(std::move(req))) ++counters_.requests_refused;
+  } catch (const std::exception& e) {
+    note_error("metric collection", e);
+  }
+}
+
+void Pipeline::check_writers() {
+  // While the exporter holds records back, the ends of a dead writer's spans may still be
+  // waiting in the ring: decide nothing until they can be read.
+  if (blocked_) return;
+  if (!suspects_.empty()) {
+    // A slot the writer claimed but never published holds back the records behind it for
+    // the torn-slot grace period; only then is everything it wrote surely read, and only
+    // records read after that prove it alive.
+    if (!watching_) {
+      if (now_.steady - suspected_at_ >= options_.reader.torn_grace) {
+        spans_.watch(suspects_);
+        watching_ = true;
+      }
+      return;
+    }
+    std::unordered_set<int64_t> dead;
+    for (int64_t pid : suspects_) {
+      if (spans_.watched_records(pid) > 0) {
+        // Records keep coming from a pid that looks gone: it is not what we think (another
+        // pid namespace, say); it is left alone from now on.
+        if (unverifiable_pids_.size() >= 4096) unverifiable_pids_.clear();
+        unverifiable_pids_.insert(pid);
+        ++counters_.writers_unverifiable;
+        log("writer pid " + std::to_string(pid) + " looks gone but is still writing; not checking it any more");
+      } else if (process_gone(pid)) {
+        dead.insert(pid);
+      }
+    }
+    suspects_.clear();
+    watching_ = false;
+    spans_.watch(suspects_);
+    if (!dead.empty()) {
+      counters_.writers_exited += dead.size();
+      const size_t n = spans_.finish_writers(dead);
+      if (n > 0) {
+        std::string pids;
+        for (int64_t p : dead) pids += (pids.empty() ? "" : ",") + std::to_string(p);
+        log("writer process(es) " + pids + " exited: " + std::to_string(n) + " open span(s) exported as incomplete");
+      }
+    }
+    return;
+  }
+  std::unordered_set<int64_t> gone;
+  for (int64_t pid : spans_.writer_pids()) {
+    if (unverifiable_pids_.count(pid) == 0 && process_gone(pid)) gone.insert(pid);
+  }
+  if (gone.empty()) return;
+  // Records the process wrote before it went may still be in the ring: read them first.
+  drain_all(options_.shutdown_drain);
+  if (blocked_) return;
+  suspects_ = std::move(gone);
+  suspected_at_ = Clock::now();
+  watching_ = false;
+}
+
+void Pipeline::tick() {
+  const auto now = now_.steady;
+  submit_due(false);
+  if (now >= next_expire_) {
+    spans_.expire(now_);
+    next_expire_ = now + 1s;
+  }
+  if (metrics_ != nullptr && now >= next_metrics_) {
+    collect_metrics();
+    next_metrics_ = now + options_.metric_export_interval;
+  }
+  // check_writers drains the rings before it suspects anyone: the ends of the spans of a
+  // writer that exited may still be waiting there.
+  if (options_.check_writer_liveness && now >= next_liveness_ && reader_) {
+    check_writers();
+    next_liveness_ = Clock::now() + options_.liveness_interval;
+  }
+  if (now >= next_follow_) {
+    follow();
+    next_follow_ = Clock::now() + options_.follow_interval;
+  }
+  if (options_.stats_interval.count() > 0 && now >= next_stats_) {
+    log(stats_line());
+    next_stats_ = now + options_.stats_interval;
+  }
+}
+
+// ------------------------------------------------------------------ run
+
+int Pipeline::run(const std::atomic<bool>& stop) {
+  refresh_now();
+  next_follow_ = now_.steady + options_.follow_interval;
+  next_liveness_ = now_.steady + options_.liveness_interval;
+  next_stats_ = now_.steady + options_.stats_interval;
+  next_metrics_ = now_.steady + options_.metric_export_interval;
+  next_expire_ = now_.steady + 1s;
+  IdleWait idle(options_.max_idle_sleep);
+  auto open_wait = std::chrono::nanoseconds(10ms);
+  bool first = true;
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (!reader_) {
+      if (!try_open(first)) {
+        first = false;
+        // Wait for the file in short slices so a stop request is seen at once.
+        const auto until = Clock::now() + open_wait;
+        while (!stop.load(std::memory_order_relaxed) && Clock::now() < until) {
+          std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), 50ms));
+        }
+        open_wait = std::min(open_wait * 2, options_.open_poll_max);
+        refresh_now();
+        if (options_.stats_interval.count() > 0 && now_.steady >= next_stats_) {
+          log(stats_line());
+          next_stats_ = now_.steady + options_.stats_interval;
+        }
+        continue;
+      }
+      first = false;
+    }
+    refresh_now();
+    size_t n = 0;
+    try {
+      n = drain_pass(options_.read_batch);
+      tick();
+    } catch (const std::exception& e) {
+      note_error("reading", e);
+    }
+    if (n == 0) {
+      idle.wait();
+    } else {
+      idle.reset();
+    }
+  }
+  shutdown();
+  return 0;
+}
+
+void Pipeline::shutdown() {
+  try {
+    drain_all(options_.shutdown_drain);
+    refresh_now();
+    const size_t open = spans_.finish_all(IncompleteReason::kShutdown, now_);
+    if (open > 0) log(std::to_string(open) + " span(s) still open at shutdown exported as incomplete");
+    submit_due(true);
+    collect_metrics();
+  } catch (const std::exception& e) {
+    note_error("shutdown", e);
+  }
+  const bool flushed = exporter_.flush(Clock::now() + options_.flush_timeout);
+  if (!flushed) log("exporter flush did not finish within the deadline; the rest is counted as dropped");
+  log(stats_line());
+}
+
+// ------------------------------------------------------------------ stats
+
+PipelineStats Pipeline::stats() const {
+  PipelineStats s = counters_;
+  s.records = base_records_;
+  s.torn = base_torn_;
+  s.corrupt = base_corrupt_;
+  if (reader_) {
+    const auto& c = reader_->counters();
+    for (size_t i = 0; i < 3; ++i) {
+      s.records[i] += c.records[i];
+      s.torn[i] += c.torn[i];
+      s.corrupt[i] += c.corrupt[i];
+    }
+    s.writer = reader_->writer_counters();
+  }
+  s.spans = spans_.stats();
+  s.logs = logs_.stats();
+  s.dictionary = resolver_.stats();
+  s.in_flight_spans = spans_.in_flight();
+  return s;
+}
+
+std::string Pipeline::stats_line() const {
+  const PipelineStats s = stats();
+  const SignalExportStats t = exporter_.stats(Signal::kTraces);
+  const SignalExportStats l = exporter_.stats(Signal::kLogs);
+  const SignalExportStats m = exporter_.stats(Signal::kMetrics);
+  uint64_t writer_dropped = s.writer.dropped_unencodable + s.writer.dropped_skipped;
+  for (uint64_t d : s.writer.dropped_full) writer_dropped += d;
+  const uint64_t exporter_dropped =
+      t.items_dropped + t.items_rejected + l.items_dropped + l.items_rejected + m.items_dropped + m.items_rejected;
+  uint64_t reader_dropped = s.spans.orphans + s.spans.invalid_ids + s.spans.unknown_records + s.measurements_dropped;
+  for (size_t i = 0; i < 3; ++i) reader_dropped += s.torn[i] + s.corrupt[i];
+  std::ostringstream o;
+  o << "stats: read events=" << s.records[kEvents] << " spans=" << s.records[kSpans]
+    << " measurements=" << s.records[kMeasurements] << " | exported spans=" << t.items_exported
+    << " logs=" << l.items_exported << " points=" << m.items_exported << " | dropped writer=" << writer_dropped
+    << " exporter=" << exporter_dropped << " reader=" << reader_dropped << " | in_flight_spans=" << s.in_flight_spans
+    << " incomplete_spans=" << s.spans.incomplete << " errors=" << s.errors;
+  return o.str();
+}
+
+}  // namespace otlp_mmap::collector
