@@ -318,11 +318,13 @@ class NoSdk(Setup):
 # ---------------------------------------------------------------------------- main
 
 
-def run(setup: Setup, batch: int, rounds: int) -> Dict[str, float]:
+def run(setup: Setup, batch: int, rounds: int, only: Optional[List[str]] = None) -> Dict[str, float]:
     tracer, counter, histogram, pylogger = setup.start()
     try:
         results = {}
         for name, loop in workloads(tracer, counter, histogram, pylogger).items():
+            if only and name not in only:
+                continue
             gc.collect()
             results[name] = timed(loop, batch, rounds, setup.between)
         return results
@@ -339,7 +341,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a few small batches (smoke test)")
     ap.add_argument("--no-collector", action="store_true", help="skip the set-up with a real Collector")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    ap.add_argument("--only", action="append", choices=sorted(LABELS), metavar="OPERATION",
+                    help="measure only this operation (repeatable; one of: %(choices)s)")
     args = ap.parse_args()
+    ops = [op for op in LABELS if not args.only or op in args.only]
     if args.quick:
         args.rounds, args.batch, args.repeat = 5, 200, 1
 
@@ -373,12 +378,12 @@ def main() -> int:
         for i in range(max(1, args.repeat)):
             for setup in setups if i % 2 == 0 else list(reversed(setups)):
                 print(f"  measuring: {setup.name} (run {i + 1}) ...", file=sys.stderr)
-                runs[setup.name].append(run(setup, args.batch, args.rounds))
+                runs[setup.name].append(run(setup, args.batch, args.rounds, args.only))
     finally:
         if collector is not None:
             collector.stop()
     results = {
-        name: {op: statistics.median(r[op] for r in measured) for op in LABELS} for name, measured in runs.items()
+        name: {op: statistics.median(r[op] for r in measured) for op in ops} for name, measured in runs.items()
     }
 
     ours = results["otlp-mmap"]
@@ -388,7 +393,8 @@ def main() -> int:
         header += f"{name:>28}{'ratio':>7}"
     header += f"{'no SDK':>9}{'target':>8}"
     print(header)
-    for op, label in LABELS.items():
+    for op in ops:
+        label = LABELS[op]
         line = f"{label:<46}{ours[op]:>10.2f}"
         for name in officials:
             theirs = results[name][op]

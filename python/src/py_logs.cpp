@@ -9,16 +9,74 @@
 //    logging.LogRecord's __dict__ directly and writes one Event: level -> severity number and
 //    text, message -> body, extra fields -> attributes, exc_info -> exception.* attributes,
 //    optionally code.* attributes, and the current span's context. One scope per logger name.
+//  * LogRecordFactory: logging.LogRecord made natively (see its section).
+//
+// The fast paths of a logging call (the handler's own cost is a few hundred nanoseconds):
+// the usual message ("text %s", str and int arguments) is formatted straight into UTF-8
+// without making the str; on Python <= 3.11 the bridge reads the fields of the record the
+// factory has just made from a memo instead of its dict (only while that dict is unchanged,
+// which its version tag tells); the factory remembers what does not change from a call to
+// the next (logging's switches while logging's globals are unchanged, whether a builtin
+// type is a Mapping while abc's cache token is unchanged, the filename and module of a
+// pathname, the thread ident and pid objects).
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "sdk_core.hpp"
 
 namespace otlp_mmap::py::sdk {
 
 namespace {
+
+// Small caches kept in plain fields of the bridge and the record factory: safe because the
+// GIL serialises the calls; a free-threaded build does without them.
+#ifdef Py_GIL_DISABLED
+constexpr bool kRecordCaches = false;
+#else
+constexpr bool kRecordCaches = true;
+#endif
+
+// Python 3.11 and older: a dict's ma_version_tag changes whenever the dict does (PEP 509;
+// 3.12 deprecates it), and no two states of any dicts share a tag, so (address, tag) names
+// one state of one dict.
+#if PY_VERSION_HEX < 0x030C0000 && !defined(Py_GIL_DISABLED)
+constexpr bool kDictVersions = true;
+uint64_t dict_version(PyObject* d) { return reinterpret_cast<PyDictObject*>(d)->ma_version_tag; }
+#else
+constexpr bool kDictVersions = false;
+uint64_t dict_version(PyObject*) { return 0; }
+#endif
+
+// The fields of the last record the native factory made, as the bridge reads them: when the
+// bridge gets a record whose __dict__ is still that dict in that state (nothing set or
+// changed since, by extra=, a filter or anyone), the values are these (borrowed: the
+// unchanged dict holds them) and it does not look them up. Python <= 3.11 only.
+enum MemoField : uint8_t {
+  mName,
+  mMsg,
+  mArgs,
+  mLevelno,
+  mLevelname,
+  mPathname,
+  mFuncName,
+  mLineno,
+  mExcInfo,
+  mCreated,
+  mCount
+};
+struct RecordMemo {
+  PyObject* dict = nullptr;
+  uint64_t version = 0;
+  PyObject* v[mCount] = {};
+};
+RecordMemo g_record_memo;
+
+static_assert(std::is_trivially_destructible_v<KeyValueView>);
 
 struct LoggerObject {
   PyObject_HEAD PyObject* writer;
@@ -48,6 +106,8 @@ struct BridgeObject {
   PtrSet reserved_fast;
   Py_ssize_t standard_fields;  // attributes of a LogRecord made by logging (no extra fields)
   int64_t code_refs[3];        // dictionary refs of code.file.path, code.function.name, code.line.number
+  PyObject* last_name;         // the logger name of the last record, and its scope (a memo of `scopes`)
+  int64_t last_scope;
 };
 
 // Static types, initialised field by field in bind_*().
@@ -90,6 +150,11 @@ uint64_t optional_time(PyObject* v, uint64_t dflt) {
     return static_cast<uint64_t>(PyFloat_AS_DOUBLE(v));
   }
   return dflt;
+}
+
+PyObject* new_ref(PyObject* o) {
+  Py_INCREF(o);
+  return o;
 }
 
 PyObject* getattr_or_null(PyObject* o, PyObject* name) {
@@ -374,8 +439,17 @@ PyObject* dict_get(PyObject* d, PyObject* record, PyObject* name) {
 
 int64_t scope_for(BridgeObject* b, PyObject* logger_name) {
   if (logger_name == nullptr || !PyUnicode_Check(logger_name)) return 0;
+  if (kRecordCaches && logger_name == b->last_name) return b->last_scope;
   PyObject* hit = PyDict_GetItemWithError(b->scopes, logger_name);
-  if (hit != nullptr) return PyLong_AsLongLong(hit);
+  if (hit != nullptr) {
+    const int64_t ref = PyLong_AsLongLong(hit);
+    if (kRecordCaches && ref > 0 && PyUnicode_CheckExact(logger_name)) {
+      Py_INCREF(logger_name);
+      Py_XSETREF(b->last_name, logger_name);
+      b->last_scope = ref;
+    }
+    return ref;
+  }
   PyErr_Clear();
   int64_t name_ref = intern_str(b->w, logger_name);
   if (name_ref == 0) return 0;
@@ -401,28 +475,119 @@ bool is_exportable_body(PyObject* v) {
          PyList_Check(v) || PyTuple_Check(v) || PyDict_Check(v);
 }
 
+// LogRecord.getMessage(), str(msg) % args, for the usual case, written as UTF-8 into `out`
+// without making the str: msg an exact str, args an exact tuple, and only %s (of an exact
+// str or int), %d and %i (of an exact int) and %% in msg, one argument per conversion.
+// Anything else returns false, nothing raised, for PyUnicode_Format to do (and to raise
+// what it raises). '%' is ASCII, so it is found in the UTF-8 bytes as is.
+bool format_message_utf8(PyObject* msg, PyObject* args, char* out, size_t cap, size_t& len) {
+  if (!PyUnicode_CheckExact(msg) || !PyTuple_CheckExact(args)) return false;
+  Py_ssize_t n = 0;
+  const char* p = PyUnicode_AsUTF8AndSize(msg, &n);
+  if (p == nullptr) {
+    PyErr_Clear();
+    return false;
+  }
+  const char* const end = p + n;
+  const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+  Py_ssize_t next = 0;
+  size_t used = 0;
+  auto put = [&](const char* s, size_t k) {
+    if (k > cap - used) return false;
+    std::memcpy(out + used, s, k);
+    used += k;
+    return true;
+  };
+  while (p < end) {
+    const char* pct = static_cast<const char*>(std::memchr(p, '%', static_cast<size_t>(end - p)));
+    if (!put(p, static_cast<size_t>((pct ? pct : end) - p))) return false;
+    if (pct == nullptr) break;
+    if (pct + 1 >= end) return false;  // "incomplete format"
+    const char conv = pct[1];
+    p = pct + 2;
+    if (conv == '%') {
+      if (!put("%", 1)) return false;
+      continue;
+    }
+    if ((conv != 's' && conv != 'd' && conv != 'i') || next >= nargs) return false;
+    PyObject* a = PyTuple_GET_ITEM(args, next++);
+    if (conv == 's' && PyUnicode_CheckExact(a)) {
+      Py_ssize_t k = 0;
+      const char* q = PyUnicode_AsUTF8AndSize(a, &k);
+      if (q == nullptr) {
+        PyErr_Clear();
+        return false;
+      }
+      if (!put(q, static_cast<size_t>(k))) return false;
+    } else if (PyLong_CheckExact(a)) {
+      int overflow = 0;
+      const long long v = PyLong_AsLongLongAndOverflow(a, &overflow);
+      if (overflow != 0 || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return false;
+      }
+      char digits[24];
+      const auto r = std::to_chars(digits, digits + sizeof digits, v);
+      if (r.ec != std::errc() || !put(digits, static_cast<size_t>(r.ptr - digits))) return false;
+    } else {
+      return false;
+    }
+  }
+  if (next != nargs) return false;  // "not all arguments converted"
+  len = used;
+  return true;
+}
+
 void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   if (!b->enabled) return;
   PyObject* d = PyObject_GenericGetDict(record, nullptr);
   if (d == nullptr) PyErr_Clear();
   if (d != nullptr && !PyDict_Check(d)) Py_CLEAR(d);
+  // The handler's formatter, if any: it runs Python code on the record, so the record's
+  // fields are then all looked up as they are (no memo).
+  PyObject* formatter = handler ? PyObject_GetAttr(handler, g_sn.formatter) : nullptr;
+  if (formatter == nullptr) PyErr_Clear();
+  const bool formatted = formatter != nullptr && formatter != Py_None;
+  // The record's fields: from the factory's memo when the record's dict is the memo's dict
+  // in the same state (a snapshot, new references), else looked up when needed.
+  PyObject* snap[mCount] = {};
+  uint64_t snap_version = 0;
+  bool from_memo = kDictVersions && !formatted && d != nullptr && d == g_record_memo.dict &&
+                   (snap_version = dict_version(d)) == g_record_memo.version;
+  if (from_memo) {
+    for (int i = 0; i < mCount; ++i) snap[i] = new_ref(g_record_memo.v[i]);
+  }
+  auto field = [&](MemoField i) -> PyObject* {  // a new reference, or nullptr
+    static PyObject* const* const names[mCount] = {&g_sn.name,      &g_sn.msg,      &g_sn.args,     &g_sn.levelno,
+                                                   &g_sn.levelname, &g_sn.pathname, &g_sn.funcName, &g_sn.lineno,
+                                                   &g_sn.exc_info,  &g_sn.created};
+    if (!from_memo) return dict_get(d, record, *names[i]);
+    PyObject* o = snap[i];
+    snap[i] = nullptr;
+    return o;
+  };
+  auto finish = [&]() {
+    for (PyObject* o : snap) Py_XDECREF(o);
+    Py_XDECREF(d);
+  };
   ScratchLease s;
   EventView e;
 
-  PyObject* levelno = dict_get(d, record, g_sn.levelno);
+  PyObject* levelno = field(mLevelno);
   long level = levelno && PyLong_Check(levelno) ? PyLong_AsLong(levelno) : 0;
   Py_XDECREF(levelno);
   if (level == -1 && PyErr_Occurred()) PyErr_Clear();
   e.severity_number = severity_of_level(level);
 
-  PyObject* levelname = dict_get(d, record, g_sn.levelname);
+  PyObject* levelname = field(mLevelname);
   if (levelname != nullptr) {
     s->owned.push_back(nb::steal(levelname));
     PyObject* text = levelname;
     if (PyUnicode_Check(levelname)) {
-      if (levelname == g_sn.warning_str || PyUnicode_Compare(levelname, g_sn.warning_str) == 0) {
+      const Py_ssize_t len = PyUnicode_GET_LENGTH(levelname);
+      if (levelname == g_sn.warning_str || (len == 7 && PyUnicode_Compare(levelname, g_sn.warning_str) == 0)) {
         text = g_sn.warn_str;
-      } else if (levelname == g_sn.critical_str || PyUnicode_Compare(levelname, g_sn.critical_str) == 0) {
+      } else if (levelname == g_sn.critical_str || (len == 8 && PyUnicode_Compare(levelname, g_sn.critical_str) == 0)) {
         text = g_sn.fatal_str;
       }
       Py_ssize_t n = 0;
@@ -433,7 +598,7 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   }
 
   // Times: the record's creation time, and now.
-  PyObject* created = dict_get(d, record, g_sn.created);
+  PyObject* created = field(mCreated);
   if (created != nullptr && PyFloat_Check(created)) {
     e.time_unix_nano = static_cast<uint64_t>(PyFloat_AS_DOUBLE(created) * 1e9);
   } else if (created != nullptr && PyLong_Check(created)) {
@@ -445,13 +610,14 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
 
   // Body: the formatted message (the handler's formatter when it has one).
   PyObject* body = nullptr;
-  PyObject* formatter = handler ? PyObject_GetAttr(handler, g_sn.formatter) : nullptr;
-  if (formatter == nullptr) PyErr_Clear();
-  if (formatter != nullptr && formatter != Py_None) {
+  AnyValueView body_view;
+  char text_buf[1024];
+  bool body_done = false;
+  if (formatted) {
     body = PyObject_CallMethodOneArg(handler, g_sn.format, record);
   } else {
-    PyObject* msg = dict_get(d, record, g_sn.msg);
-    PyObject* args = dict_get(d, record, g_sn.args);
+    PyObject* msg = field(mMsg);
+    PyObject* args = field(mArgs);
     const int has_args = args == nullptr ? 0 : PyObject_IsTrue(args);
     if (has_args < 0) PyErr_Clear();
     if (has_args <= 0 && msg != nullptr) {
@@ -464,10 +630,17 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
         body = PyObject_Str(msg);
       }
     } else if (msg != nullptr && Py_TYPE(record) == reinterpret_cast<PyTypeObject*>(b->record_type)) {
-      // LogRecord.getMessage(): str(msg) % args.
-      PyObject* text = PyUnicode_CheckExact(msg) ? (Py_INCREF(msg), msg) : PyObject_Str(msg);
-      body = text ? PyUnicode_Format(text, args) : nullptr;
-      Py_XDECREF(text);
+      // LogRecord.getMessage(): str(msg) % args, straight to UTF-8 when it can be.
+      size_t len = 0;
+      if (format_message_utf8(msg, args, text_buf, sizeof text_buf, len)) {
+        body_view = AnyValueView::string({text_buf, len});
+        e.body = &body_view;
+        body_done = true;
+      } else {
+        PyObject* text = PyUnicode_CheckExact(msg) ? (Py_INCREF(msg), msg) : PyObject_Str(msg);
+        body = text ? PyUnicode_Format(text, args) : nullptr;
+        Py_XDECREF(text);
+      }
     } else {
       body = PyObject_CallMethodNoArgs(record, g_sn.getMessage);
     }
@@ -475,15 +648,16 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
     Py_XDECREF(args);
   }
   Py_XDECREF(formatter);
-  if (body == nullptr) swallow_error("formatting a log message");
-  AnyValueView body_view;
+  // str() of a message or an argument may have run code that changed the record.
+  if (from_memo && dict_version(d) != snap_version) from_memo = false;
+  if (body == nullptr && !body_done) swallow_error("formatting a log message");
   if (body != nullptr) {
     s->owned.push_back(nb::steal(body));
     if (convert_body_lenient(body, *s, body_view, -1)) e.body = &body_view;
   }
 
   // Scope: the logger's name.
-  PyObject* name = dict_get(d, record, g_sn.name);
+  PyObject* name = field(mName);
   e.scope_ref = scope_for(b, name);
   Py_XDECREF(name);
 
@@ -499,7 +673,9 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   if (d != nullptr && PyDict_GET_SIZE(d) > b->standard_fields) {
     extra = convert_attrs(d, *s, lim, 0, dropped, &b->reserved_fast);
   }
-  KeyValueView code_kvs[3];
+  // Filled in place (no zeroing of three views that are mostly not all used).
+  alignas(KeyValueView) unsigned char code_mem[3 * sizeof(KeyValueView)];
+  KeyValueView* const code_kvs = reinterpret_cast<KeyValueView*>(code_mem);
   size_t ncode = 0;
   if (b->code_attributes) {
     if (b->code_refs[0] == 0) {
@@ -507,9 +683,9 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
       b->code_refs[1] = intern_str(b->w, g_sn.code_function_name);
       b->code_refs[2] = intern_str(b->w, g_sn.code_line_number);
     }
-    PyObject* path = dict_get(d, record, g_sn.pathname);
-    PyObject* func = dict_get(d, record, g_sn.funcName);
-    PyObject* line = dict_get(d, record, g_sn.lineno);
+    PyObject* path = field(mPathname);
+    PyObject* func = field(mFuncName);
+    PyObject* line = field(mLineno);
     for (PyObject* o : {path, func, line}) {
       if (o != nullptr) s->owned.push_back(nb::steal(o));
     }
@@ -526,8 +702,7 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
         PyErr_Clear();
         return;
       }
-      code_kvs[ncode].key_ref = b->code_refs[i];
-      code_kvs[ncode].value = AnyValueView::string({p, static_cast<size_t>(n)});
+      new (&code_kvs[ncode]) KeyValueView{b->code_refs[i], AnyValueView::string({p, static_cast<size_t>(n)})};
       ++ncode;
     };
     add_str(0, path);
@@ -536,8 +711,7 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
       if (static_cast<int64_t>(ncode) >= room) {
         ++dropped;
       } else {
-        code_kvs[ncode].key_ref = b->code_refs[2];
-        code_kvs[ncode].value = AnyValueView::integer(PyLong_AsLongLong(line));
+        new (&code_kvs[ncode]) KeyValueView{b->code_refs[2], AnyValueView::integer(PyLong_AsLongLong(line))};
         ++ncode;
         PyErr_Clear();
       }
@@ -545,7 +719,7 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   }
   std::span<const KeyValueView> code{code_kvs, ncode};
   std::span<const KeyValueView> exc;
-  PyObject* exc_info = dict_get(d, record, g_sn.exc_info);
+  PyObject* exc_info = field(mExcInfo);
   if (exc_info != nullptr && exc_info != Py_None && PyObject_IsTrue(exc_info) == 1) {
     PyObject* ed = PyObject_CallOneArg(g_api.log_exc_attributes, record);
     if (ed == nullptr) {
@@ -560,16 +734,16 @@ void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   if (!code.empty() || !exc.empty()) {
     if (!resolve_now(b->w, *s)) {
       g_counters.not_written.fetch_add(1, std::memory_order_relaxed);
-      Py_XDECREF(d);
+      finish();
       return;
     }
-    e.attributes = concat(*s, extra, code, exc);
+    e.attributes = extra.empty() && exc.empty() ? code : concat(*s, extra, code, exc);
   } else {
     e.attributes = extra;
   }
   e.dropped_attributes_count = dropped;
   write_record(b->w, *s, e);
-  Py_XDECREF(d);
+  finish();
   if (PyErr_Occurred()) swallow_error("logging handler");
 }
 
@@ -685,6 +859,7 @@ void bridge_dealloc(PyObject* self) {
   BridgeObject* b = reinterpret_cast<BridgeObject*>(self);
   Py_XDECREF(b->writer);
   Py_XDECREF(b->scopes);
+  Py_XDECREF(b->last_name);
   Py_XDECREF(b->handler);
   Py_XDECREF(b->filters);
   Py_XDECREF(b->reserved);
@@ -698,6 +873,7 @@ PyObject* bridge_reset(PyObject* self, PyObject* arg) {
   BridgeObject* b = reinterpret_cast<BridgeObject*>(self);
   b->resource_ref = ref;
   PyDict_Clear(b->scopes);
+  Py_CLEAR(b->last_name);
   Py_RETURN_NONE;
 }
 
@@ -761,7 +937,6 @@ struct FactoryObject {
   PyObject* s_name_attr;              // "_name"
   PyTypeObject* plain_thread_type;    // a thread class whose `name` is Thread's property...
   unsigned int plain_thread_version;  // ...as long as its tp_version_tag is unchanged
-  long cached_pid;
   uint64_t pid_generation;
   PyObject* sys_modules;
   PyObject* field_names[kFieldCount];  // interned
@@ -784,6 +959,23 @@ struct FactoryObject {
   PyObject* s_get_name;
   PyObject* main_process;  // "MainProcess"
   PyObject* unknown_module;
+  uint32_t present;  // bit k: field k is one of this Python's LogRecord attributes
+  // isinstance(x, collections.abc.Mapping) of a few builtin types, remembered while abc's
+  // cache token (abc.get_cache_token(), changed by every ABC.register) stays the same.
+  PyObject* get_cache_token;  // _abc.get_cache_token, or nullptr: no memo
+  unsigned long long abc_token;
+  int8_t mapping_memo[8];  // -1 unknown, else the answer for kMemoTypes[i]
+  // Values that many records share (immutable, so sharing them is invisible): the
+  // filename and module of a pathname, the current thread's ident, the pid.
+  PyObject* path_cache;      // {pathname str: (filename, module)}
+  uint64_t logging_version;  // logging_flags() memo (Python <= 3.11)
+  uint8_t flags;
+  bool flags_valid;
+  uint64_t modules_version;  // multiprocessing known to be absent from sys.modules (Python <= 3.11)
+  bool no_multiprocessing;
+  unsigned long ident_value;
+  PyObject* ident;
+  PyObject* pid_obj;
 };
 
 #pragma GCC diagnostic push
@@ -791,18 +983,62 @@ struct FactoryObject {
 PyTypeObject FactoryType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 #pragma GCC diagnostic pop
 
-bool module_flag(FactoryObject* f, PyObject* name, bool dflt) {
-  PyObject* v = PyDict_GetItemWithError(f->logging_dict, name);
-  if (v == nullptr) {
-    PyErr_Clear();
-    return dflt;
+enum LoggingFlag : uint8_t {
+  kLogThreads = 1,
+  kLogMultiprocessing = 2,
+  kLogProcesses = 4,
+  kLogAsyncioTasks = 8,
+  kOriginalGetLevelName = 16,  // logging.getLevelName is the function the factory was made with
+};
+
+// logging's switches (a missing one counts as on) and whether getLevelName is the original,
+// as LogRecord.__init__ reads them from logging's globals at each call; remembered while the
+// globals are unchanged and the switches plain bools or ints (whose truth cannot change).
+uint8_t logging_flags(FactoryObject* f) {
+  if (kDictVersions && f->flags_valid && f->logging_version == dict_version(f->logging_dict)) return f->flags;
+  const std::pair<PyObject*, uint8_t> switches[] = {{f->s_logThreads, kLogThreads},
+                                                    {f->s_logMultiprocessing, kLogMultiprocessing},
+                                                    {f->s_logProcesses, kLogProcesses},
+                                                    {f->s_logAsyncioTasks, kLogAsyncioTasks}};
+  uint8_t flags = 0;
+  bool plain = true;
+  for (const auto& [name, bit] : switches) {
+    PyObject* v = PyDict_GetItemWithError(f->logging_dict, name);
+    if (v == nullptr) {
+      PyErr_Clear();
+      flags |= bit;
+      continue;
+    }
+    plain = plain && (PyBool_Check(v) || PyLong_CheckExact(v));
+    const int t = PyObject_IsTrue(v);
+    if (t < 0) PyErr_Clear();
+    if (t != 0) flags |= bit;
   }
-  int t = PyObject_IsTrue(v);
-  if (t < 0) {
-    PyErr_Clear();
-    return dflt;
+  PyObject* gln = PyDict_GetItemWithError(f->logging_dict, f->s_getLevelName);
+  if (gln == nullptr) PyErr_Clear();
+  if (gln == f->get_level_name) flags |= kOriginalGetLevelName;
+  if (kDictVersions) {
+    f->flags = flags;
+    f->flags_valid = plain;
+    f->logging_version = dict_version(f->logging_dict);
   }
-  return t != 0;
+  return flags;
+}
+
+// sys.modules.get(name) (a new reference), or nullptr (no error). Without multiprocessing
+// (which LogRecord asks for the process name), that answer is remembered while sys.modules
+// is unchanged.
+PyObject* loaded_module(FactoryObject* f, PyObject* name) {
+  const bool memo = kDictVersions && name == f->s_multiprocessing;
+  if (memo && f->no_multiprocessing && f->modules_version == dict_version(f->sys_modules)) return nullptr;
+  PyObject* m = PyDict_GetItemWithError(f->sys_modules, name);
+  if (m == nullptr) PyErr_Clear();
+  if (memo) {
+    f->no_multiprocessing = m == nullptr;
+    f->modules_version = dict_version(f->sys_modules);
+  }
+  Py_XINCREF(m);
+  return m;
 }
 
 // os.path.basename and os.path.splitext(...)[0] of a POSIX path (posixpath semantics).
@@ -840,6 +1076,70 @@ PyObject* call_name_of(PyObject* obj, PyObject* method) {
   return r;
 }
 
+// isinstance(o, collections.abc.Mapping), as LogRecord.__init__ asks it of a lone argument.
+// The ABC's answer for an exact builtin type only changes when some ABC's registry does,
+// which changes abc's cache token (CPython's own negative cache relies on the same), so for
+// these types it is asked once per token instead of going through ABCMeta.__instancecheck__.
+int is_mapping(FactoryObject* f, PyObject* o) {
+  if (PyDict_Check(o)) return 1;
+  static PyTypeObject* const kMemoTypes[8] = {&PyUnicode_Type, &PyLong_Type,  &PyFloat_Type, &PyBool_Type,
+                                              &PyBytes_Type,   &PyTuple_Type, &PyList_Type,  Py_TYPE(Py_None)};
+  int slot = -1;
+  for (int i = 0; i < 8; ++i) {
+    if (Py_TYPE(o) == kMemoTypes[i]) slot = i;
+  }
+  if (!kRecordCaches || slot < 0 || f->get_cache_token == nullptr) return PyObject_IsInstance(o, g_mapping_abc);
+  PyObject* token = PyObject_CallNoArgs(f->get_cache_token);
+  const unsigned long long t = token != nullptr && PyLong_Check(token) ? PyLong_AsUnsignedLongLong(token) : ~0ULL;
+  Py_XDECREF(token);
+  if (t == ~0ULL) {
+    PyErr_Clear();
+    return PyObject_IsInstance(o, g_mapping_abc);
+  }
+  if (t != f->abc_token) {
+    f->abc_token = t;
+    std::memset(f->mapping_memo, -1, sizeof f->mapping_memo);
+  }
+  if (f->mapping_memo[slot] >= 0) return f->mapping_memo[slot];
+  const int r = PyObject_IsInstance(o, g_mapping_abc);
+  if (r >= 0) f->mapping_memo[slot] = static_cast<int8_t>(r);
+  return r;
+}
+
+// filename and module of a str pathname (new references), remembered per pathname.
+bool path_parts(FactoryObject* f, PyObject* pathname, PyObject** filename, PyObject** module) {
+  if (kRecordCaches && f->path_cache != nullptr) {
+    PyObject* hit = PyDict_GetItemWithError(f->path_cache, pathname);
+    if (hit != nullptr) {
+      *filename = new_ref(PyTuple_GET_ITEM(hit, 0));
+      *module = new_ref(PyTuple_GET_ITEM(hit, 1));
+      return true;
+    }
+    PyErr_Clear();
+  }
+  if (!split_path(pathname, filename, module)) return false;
+  if (kRecordCaches && f->path_cache != nullptr) {
+    if (PyDict_GET_SIZE(f->path_cache) >= 512) PyDict_Clear(f->path_cache);
+    PyObject* entry = PyTuple_Pack(2, *filename, *module);
+    if (entry == nullptr || PyDict_SetItem(f->path_cache, pathname, entry) < 0) PyErr_Clear();
+    Py_XDECREF(entry);
+  }
+  return true;
+}
+
+// threading.get_ident() as an int (a new reference).
+PyObject* thread_ident(FactoryObject* f) {
+  const unsigned long id = PyThread_get_thread_ident();
+  if (!kRecordCaches) return PyLong_FromUnsignedLong(id);
+  if (f->ident == nullptr || f->ident_value != id) {
+    PyObject* o = PyLong_FromUnsignedLong(id);
+    if (o == nullptr) return nullptr;
+    Py_XSETREF(f->ident, o);
+    f->ident_value = id;
+  }
+  return new_ref(f->ident);
+}
+
 PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
   FactoryObject* f = reinterpret_cast<FactoryObject*>(self);
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
@@ -864,6 +1164,11 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
   const uint64_t ns = now_ns();
   PyObject* v[kFieldCount] = {};
   auto set = [&](Field k, PyObject* o) { v[k] = o; };  // takes a new reference
+  auto wanted = [f](Field k) { return ((f->present >> k) & 1U) != 0; };
+  auto release_all = [&]() -> PyObject* {
+    for (PyObject* o : v) Py_XDECREF(o);
+    return nullptr;
+  };
   auto ref = [](PyObject* o) {
     Py_INCREF(o);
     return o;
@@ -876,28 +1181,28 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
   // args: a single non-empty mapping in a tuple is used directly.
   if (PyTuple_Check(record_args) && PyTuple_GET_SIZE(record_args) == 1) {
     PyObject* first = PyTuple_GET_ITEM(record_args, 0);
-    int is_map = PyDict_Check(first) ? 1 : PyObject_IsInstance(first, g_mapping_abc);
-    if (is_map < 0) return nullptr;
+    int is_map = is_mapping(f, first);
+    if (is_map < 0) return release_all();
     if (is_map == 1) {
       int non_empty = PyObject_IsTrue(first);
-      if (non_empty < 0) return nullptr;
+      if (non_empty < 0) return release_all();
       if (non_empty) record_args = first;
     }
   } else if (!PyTuple_Check(record_args)) {
     int truth = PyObject_IsTrue(record_args);
-    if (truth < 0) return nullptr;
+    if (truth < 0) return release_all();
     if (truth) {
       Py_ssize_t n = PyObject_Length(record_args);
       if (n < 0) {
         PyErr_Clear();
       } else if (n == 1) {
         PyObject* first = PySequence_GetItem(record_args, 0);
-        if (first == nullptr) return nullptr;
+        if (first == nullptr) return release_all();
         int is_map = PyObject_IsInstance(first, g_mapping_abc);
         int non_empty = is_map == 1 ? PyObject_IsTrue(first) : 0;
         if (is_map < 0 || non_empty < 0) {
           Py_DECREF(first);
-          return nullptr;
+          return release_all();
         }
         if (non_empty) {
           PyObject* o = first;
@@ -910,15 +1215,18 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
   }
   if (v[kArgs] == nullptr) set(kArgs, ref(record_args));
   // levelname: getLevelName(level)
-  PyObject* gln = PyDict_GetItemWithError(f->logging_dict, f->s_getLevelName);
+  uint8_t flags = logging_flags(f);
   PyObject* levelname = nullptr;
-  if (gln == f->get_level_name && PyLong_CheckExact(level)) {
+  if ((flags & kOriginalGetLevelName) != 0 && PyLong_CheckExact(level)) {
     levelname = PyDict_GetItemWithError(f->level_to_name, level);
     Py_XINCREF(levelname);
   }
   if (levelname == nullptr) {
     PyErr_Clear();
+    PyObject* gln = PyDict_GetItemWithError(f->logging_dict, f->s_getLevelName);
+    if (gln == nullptr) PyErr_Clear();
     levelname = PyObject_CallOneArg(gln ? gln : f->get_level_name, level);
+    flags = logging_flags(f);  // that ran Python code: logging's switches are read after it, as LogRecord does
   }
   if (levelname == nullptr) goto error;
   set(kLevelname, levelname);
@@ -926,7 +1234,7 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
   set(kPathname, ref(pathname));
   {
     PyObject *filename = nullptr, *module = nullptr;
-    if (PyUnicode_CheckExact(pathname) && split_path(pathname, &filename, &module)) {
+    if (PyUnicode_CheckExact(pathname) && path_parts(f, pathname, &filename, &module)) {
       set(kFilename, filename);
       set(kModule, module);
     } else {
@@ -971,8 +1279,8 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
     set(kMsecs, PyFloat_FromDouble(msecs));
     set(kRelativeCreated, PyFloat_FromDouble((ct - f->start_time) * 1000));
   }
-  if (module_flag(f, f->s_logThreads, true)) {
-    PyObject* ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+  if ((flags & kLogThreads) != 0) {
+    PyObject* ident = thread_ident(f);
     if (ident == nullptr) goto error;
     set(kThread, ident);
     // threading.current_thread().name, without running Python code in the usual case: the
@@ -1006,11 +1314,13 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
     set(kThread, ref(Py_None));
     set(kThreadName, ref(Py_None));
   }
-  if (!module_flag(f, f->s_logMultiprocessing, true)) {
+  if (!wanted(kProcessName)) {
+    // not an attribute of this Python's records
+  } else if ((flags & kLogMultiprocessing) == 0) {
     set(kProcessName, ref(Py_None));
   } else {
     PyObject* name = ref(f->main_process);
-    PyObject* mp = PyDict_GetItemWithError(f->sys_modules, f->s_multiprocessing);
+    PyObject* mp = loaded_module(f, f->s_multiprocessing);
     if (mp != nullptr && mp != Py_None) {
       PyObject* proc = call_name_of(mp, f->s_current_process);
       PyObject* pname = proc ? PyObject_GetAttr(proc, g_sn.name) : nullptr;
@@ -1018,23 +1328,30 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
       PyErr_Clear();
       Py_XDECREF(proc);
     }
+    Py_XDECREF(mp);
     PyErr_Clear();
     set(kProcessName, name);
   }
-  if (module_flag(f, f->s_logProcesses, true)) {
+  if ((flags & kLogProcesses) != 0) {
     const uint64_t gen = fork_generation();
-    if (f->pid_generation != gen || f->cached_pid == 0) {
-      f->cached_pid = static_cast<long>(::getpid());
-      f->pid_generation = gen;
+    if (!kRecordCaches) {
+      set(kProcess, PyLong_FromLong(static_cast<long>(::getpid())));
+    } else {
+      if (f->pid_generation != gen || f->pid_obj == nullptr) {
+        PyObject* pid = PyLong_FromLong(static_cast<long>(::getpid()));
+        if (pid == nullptr) goto error;
+        Py_XSETREF(f->pid_obj, pid);
+        f->pid_generation = gen;
+      }
+      set(kProcess, new_ref(f->pid_obj));
     }
-    set(kProcess, PyLong_FromLong(f->cached_pid));
   } else {
     set(kProcess, ref(Py_None));
   }
-  {
+  if (wanted(kTaskName)) {
     PyObject* task_name = ref(Py_None);
-    if (module_flag(f, f->s_logAsyncioTasks, true)) {
-      PyObject* aio = PyDict_GetItemWithError(f->sys_modules, f->s_asyncio);
+    if ((flags & kLogAsyncioTasks) != 0) {
+      PyObject* aio = loaded_module(f, f->s_asyncio);
       if (aio != nullptr && PyObject_IsTrue(aio) == 1) {
         // asyncio.current_task() raises without a running loop (name stays None); asking for
         // the running loop first gives the same result without the exception.
@@ -1047,6 +1364,7 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
         }
         Py_XDECREF(loop);
       }
+      Py_XDECREF(aio);
       PyErr_Clear();
     }
     set(kTaskName, task_name);
@@ -1071,6 +1389,16 @@ PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargs
         Py_DECREF(rec);
         goto error;
       }
+    }
+    if (kDictVersions) {
+      static constexpr Field of[mCount] = {kName,     kMsg,      kArgs,   kLevelno, kLevelname,
+                                           kPathname, kFuncName, kLineno, kExcInfo, kCreated};
+      bool all = true;
+      for (Field k : of) all = all && wanted(k);
+      RecordMemo& m = g_record_memo;
+      m.dict = all ? d : nullptr;
+      m.version = dict_version(d);
+      for (int i = 0; i < mCount; ++i) m.v[i] = v[of[i]];  // borrowed: the dict holds them
     }
     Py_DECREF(d);
     for (PyObject* o : v) Py_XDECREF(o);
@@ -1151,6 +1479,7 @@ PyObject* factory_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
       return fail();
     }
     f->order[i] = static_cast<uint8_t>(found);
+    f->present |= 1U << found;
   }
   f->nfields = static_cast<int>(n);
   f->s_logThreads = PyUnicode_InternFromString("logThreads");
@@ -1167,6 +1496,15 @@ PyObject* factory_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   f->main_process = PyUnicode_InternFromString("MainProcess");
   f->unknown_module = PyUnicode_InternFromString("Unknown module");
   if (PyErr_Occurred()) return fail();
+  std::memset(f->mapping_memo, -1, sizeof f->mapping_memo);
+  PyObject* abc = PyImport_ImportModule("_abc");
+  f->get_cache_token = abc ? PyObject_GetAttrString(abc, "get_cache_token") : nullptr;
+  Py_XDECREF(abc);
+  PyErr_Clear();
+  if (kRecordCaches) {
+    f->path_cache = PyDict_New();
+    if (f->path_cache == nullptr) return fail();
+  }
   return reinterpret_cast<PyObject*>(f);
 }
 
@@ -1180,6 +1518,10 @@ void factory_dealloc(PyObject* self) {
   Py_XDECREF(f->active_threads);
   Py_XDECREF(f->name_property);
   Py_XDECREF(f->sys_modules);
+  Py_XDECREF(f->get_cache_token);
+  Py_XDECREF(f->path_cache);
+  Py_XDECREF(f->ident);
+  Py_XDECREF(f->pid_obj);
   Py_TYPE(self)->tp_free(self);  // interned names live for the process
 }
 

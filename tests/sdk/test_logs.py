@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
+import threading
 from typing import Any
 
 import pytest
@@ -292,3 +296,237 @@ def test_shutdown_stops_logs(path: str) -> None:
 def test_reserved_attributes_cover_a_log_record() -> None:
     record = logging.LogRecord("n", logging.INFO, __file__, 1, "m", (), None)
     assert set(vars(record)) <= sdk_logs.RESERVED_LOG_RECORD_ATTRIBUTES
+
+
+# ---------------------------------------------------------------------------- the fast paths
+# The handler formats the common messages natively, reads the fields of a record it has just
+# seen made from a memo, and the native LogRecord factory remembers a few answers: none of
+# that may show.
+
+
+class _Str:
+    def __str__(self) -> str:
+        return "str()"
+
+    def __repr__(self) -> str:
+        return "repr()"
+
+
+class _SubStr(str):
+    def __str__(self) -> str:
+        return "its str()"
+
+
+class _SubInt(int):
+    pass
+
+
+BODY_CASES = [
+    ("hello %s", ("world",)),
+    ("h\u00e9llo %s", ("w\u00f6rld",)),
+    ("wide %s", ("\U0001f600",)),
+    ("%s%s", ("a", "b")),
+    ("%s", ("",)),
+    ("%d items", (5,)),
+    ("%d %i", (-12, 0)),
+    ("%i", (2**70,)),
+    ("%d %s", (True, False)),
+    ("%s", (7,)),
+    ("%s", (1.5,)),
+    ("%s", (None,)),
+    ("%s %r", (_Str(), _Str())),
+    ("%s", (_SubStr("sub"),)),
+    ("%d", (_SubInt(4),)),
+    ("%d", (logging.INFO,)),
+    ("100%%", ()),
+    ("100%% of %s", ("x",)),
+    ("%5s|%-3d|%.2f|%x|%c", ("ab", 4, 3.14159, 255, 65)),
+    ("%(a)s and %(b)s", ({"a": 1, "b": 2},)),
+    ("%s", ({"a": 1},)),
+    ("%s", ((1, 2),)),
+    ("%s and %s", ((1, 2),)),
+    ("%s", ([1, 2],)),
+    ("plain", ()),
+    ("", ()),
+    ("x" * 1500 + " %s", ("long",)),
+    # getMessage() raises: no body, as before
+    ("%s %s", ("only one",)),
+    ("no conversions", ("extra",)),
+    ("trailing %", ("x",)),
+    ("%d", ("not a number",)),
+    ("lone \ud800 %s", ("surrogate",)),
+]
+
+
+def test_handler_bodies_are_get_message(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTLP_MMAP_EVENTS_SLOT_SIZE", "4096")  # room for the long message
+    path = str(tmp_path / "bodies.mmap")
+    provider = sdk.LoggerProvider(path, shutdown_on_exit=False)
+    handler = sdk.LoggingHandler(logger_provider=provider)
+    log = logging.getLogger("tests.sdk.bodies")
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    for msg, args in BODY_CASES:
+        log.info(msg, *args)
+    handler.close()
+    provider.shutdown()
+    bodies = [e["body"] for e in events(path)]
+    assert len(bodies) == len(BODY_CASES)
+    for (msg, args), body in zip(BODY_CASES, bodies):
+        record = logging.LogRecord("n", logging.INFO, __file__, 1, msg, args, None)
+        try:
+            expected = record.getMessage()
+            expected.encode()
+        except (TypeError, ValueError, UnicodeEncodeError):
+            expected = None
+        assert body == expected, (msg, args)
+
+
+def test_handler_sees_what_changes_the_record(pylogger: Any, path: str) -> None:
+    log, handler = pylogger.logger, pylogger.handler
+
+    class Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.args == ("secret",):
+                record.msg, record.args = "redacted %s", ("!",)
+            return True
+
+    held: list = []
+
+    class Hold(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            held[:] = [record]
+            return True
+
+    class Meddle:
+        def __str__(self) -> str:
+            held[0].funcName = "renamed"
+            return "meddled"
+
+    handler.addFilter(Redact())
+    log.info("a %s", "secret")
+    handler.filters.clear()
+    redact = Redact()
+    log.addFilter(redact)
+    log.info("b %s", "secret")
+    log.removeFilter(redact)
+    hold = Hold()
+    log.addFilter(hold)
+    log.info("c %s", Meddle())
+    log.info("d %s", "after")
+    log.removeFilter(hold)
+    log.info("e %s", "extra", extra={"user.id": 7})
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s %(funcName)s"))
+    log.warning("f %s", "formatted")
+    handler.setFormatter(None)  # type: ignore[arg-type]
+    a, b, c, d, e, f = events(path)
+    assert a["body"] == b["body"] == "redacted !"
+    assert c["body"] == "c meddled" and c["attributes"]["code.function.name"] == "renamed"
+    assert d["body"] == "d after" and d["attributes"]["code.function.name"] == "test_handler_sees_what_changes_the_record"
+    assert e["body"] == "e extra" and e["attributes"]["user.id"] == 7
+    assert f["body"] == "WARNING f formatted test_handler_sees_what_changes_the_record"
+    assert f["severity_text"] == "WARN"
+
+
+def test_handler_scopes_follow_the_logger_names(logger_provider: Any, path: str) -> None:
+    handler = sdk.LoggingHandler(logger_provider=logger_provider)
+    loggers = [logging.getLogger(f"tests.sdk.scopes.{i}") for i in range(3)]
+    for log in loggers:
+        log.handlers[:] = [handler]
+        log.propagate = False
+        log.setLevel(logging.INFO)
+    for i in (0, 1, 1, 2, 0):
+        loggers[i].info("from %d", i)
+    handler.close()
+    with Reader(path, read_only=True) as r:
+        names = [r.read_scope(e["scope_ref"])["name"] for e in events(path)]
+    assert names == [loggers[i].name for i in (0, 1, 1, 2, 0)]
+
+
+def _assert_same_records(ours: logging.LogRecord, theirs: logging.LogRecord) -> None:
+    assert type(ours) is type(theirs)
+    mine, stdlib = vars(ours), vars(theirs)
+    assert list(mine) == list(stdlib)
+    for key in stdlib:
+        if key not in ("created", "msecs", "relativeCreated"):
+            assert mine[key] == stdlib[key], key
+            assert type(mine[key]) is type(stdlib[key]), key
+
+
+def test_fast_log_records_follow_logging_at_each_call(pylogger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory = logging.getLogRecordFactory()
+    assert factory is not logging.LogRecord
+
+    def both(*args: Any) -> None:
+        _assert_same_records(factory(*args), logging.LogRecord(*args))
+
+    cases = [
+        ("n", logging.INFO, "/srv/app/main.py", 3, "m %s", ("x",), None, "f", None),
+        ("n", logging.INFO, "/srv/app/other.py", 4, "m %s", ({"k": 1},), None, "f", None),
+        ("n", logging.INFO, "/srv/app/other.py", 5, "m %s", ({},), None, "f", None),
+        ("n", 12, "no_directory", 5, "m", (), None, None, None),
+    ]
+    for args in cases * 2:  # twice: the second time from what the factory remembers
+        both(*args)
+    for switch in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, switch, False)
+        for args in cases:
+            both(*args)
+        monkeypatch.setattr(logging, switch, 0)
+        both(*cases[0])
+        monkeypatch.setattr(logging, switch, True)
+        both(*cases[0])
+    monkeypatch.setattr(logging, "getLevelName", lambda level: f"L{level}")
+    both(*cases[0])
+    monkeypatch.undo()
+    both(*cases[0])
+    logging.addLevelName(13, "THIRTEEN")
+    both("n", 13, "/a.py", 1, "m", (), None, None, None)
+
+    results: list = []
+
+    def in_thread() -> None:
+        results.append((factory(*cases[0]), logging.LogRecord(*cases[0])))
+
+    worker = threading.Thread(target=in_thread, name="worker-7")
+    worker.start()
+    worker.join()
+    _assert_same_records(*results[0])
+    assert results[0][0].threadName == "worker-7"
+    both(*cases[0])
+
+
+def test_fast_log_records_follow_abc_registrations_and_imports(tmp_path: Any) -> None:
+    """A lone argument counts as a mapping as collections.abc.Mapping says at each call,
+    registrations included, and processName comes from multiprocessing once it is imported
+    (in a subprocess: neither can be undone)."""
+    script = tmp_path / "abc_case.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import collections.abc, logging, sys
+            import otlp_mmap.sdk as sdk
+            provider = sdk.LoggerProvider(sys.argv[1], shutdown_on_exit=False)
+            handler = sdk.LoggingHandler(logger_provider=provider)
+            factory = logging.getLogRecordFactory()
+            assert factory is not logging.LogRecord
+            args = ("n", logging.INFO, "/a.py", 1, "m %s", (5,), None, None, None)
+            assert "multiprocessing" not in sys.modules
+            assert factory(*args).args == logging.LogRecord(*args).args == (5,)
+            assert factory(*args).processName == "MainProcess"
+            collections.abc.Mapping.register(int)
+            assert factory(*args).args == logging.LogRecord(*args).args == 5
+            import multiprocessing
+            multiprocessing.current_process().name = "Renamed"
+            assert factory(*args).processName == logging.LogRecord(*args).processName == "Renamed"
+            handler.close()
+            provider.shutdown()
+            print("ok")
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "t.mmap")], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
