@@ -13,13 +13,17 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build demo bench bench-cpp bench-python bench-collector format format-check clean
+        test-fuzz fuzz fuzz-build wheel demo demo-core bench bench-cpp bench-python bench-collector bench-load format format-check clean
 
 help:
-	@echo "make demo            set up if needed, write a workload through the Python module, read it back"
-	@echo "make test            set up if needed, then every test (C++, Python, sanitizers, format)"
+	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
+	@echo "                     hundred requests; prints the spans, a trace tree, metrics and logs that arrived"
+	@echo "make demo-core       the native module alone: write a workload, print what the reader decodes"
+	@echo "make test            set up if needed, then every test (C++, Python, end to end, sanitizers, fuzz, wheel)"
 	@echo "make bench           C++, Python and collector benchmarks (printed, never asserted)"
+	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
+	@echo "make wheel           the wheel and sdist in dist/, installed and run in a clean virtualenv"
 	@echo "make format          clang-format the C++ sources"
 
 setup:
@@ -35,7 +39,7 @@ build: setup $(BUILD)/build.ninja
 python: setup
 	@scripts/build-python.sh
 
-test: setup build python otelcol test-cpp test-python test-sanitizers test-fuzz format-check
+test: setup build python otelcol test-cpp test-python test-sanitizers test-fuzz wheel format-check
 	@echo "make test: all passed"
 
 test-cpp: build
@@ -48,7 +52,7 @@ otelcol: setup
 test-python: python otelcol build
 	OTLP_MMAP_E2E=1 OTLP_MMAP_BIN=$(BUILD)/collector/otlp-mmap \
 	  OTLP_MMAP_EXPORT_PROBE=$(BUILD)/tests/collector/export_probe \
-	  $(PY) -m pytest -q tests/python tests/interop tests/otlp tests/sdk tests/collector
+	  $(PY) -m pytest -q tests/python tests/interop tests/otlp tests/sdk tests/collector tests/examples
 
 test-sanitizers: test-asan test-tsan
 
@@ -65,6 +69,10 @@ test-tsan: setup
 	cmake --build $(TSAN) -j $(JOBS) --target core_tests proto_compat_tests collector_tests
 	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The distributable wheel and sdist in dist/, checked in a clean virtualenv.
+wheel: setup
+	@scripts/check-wheel.sh
+
 fuzz-build: setup
 	CXX=clang++ cmake -S . -B $(FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLP_MMAP_FUZZ=ON \
 	  -DOTLP_MMAP_SANITIZE=address,undefined -DOTLP_MMAP_BUILD_TESTS=OFF -DOTLP_MMAP_BUILD_BENCHMARKS=OFF >/dev/null
@@ -79,7 +87,10 @@ test-fuzz: fuzz-build
 fuzz: FUZZ_SECONDS = 600
 fuzz: test-fuzz
 
-demo: python
+demo: build python
+	$(PY) examples/demo.py
+
+demo-core: python
 	$(PY) examples/core_demo.py
 
 bench: bench-cpp bench-python bench-collector
@@ -90,6 +101,10 @@ bench-collector: build otelcol
 	taskset -c 0 $(BUILD)/bench/collector_metrics_bench --benchmark_min_time=0.5
 	$(PY) bench/collector_idle_cpu.py
 	$(PY) bench/collector_otelcol_bench.py
+
+# wrk against the example server under gunicorn: no telemetry, official SDK, otlp-mmap.
+bench-load: build python otelcol
+	$(PY) bench/load_bench.py
 
 bench-cpp: build
 	$(BUILD)/bench/core_bench --benchmark_min_time=0.5 --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
