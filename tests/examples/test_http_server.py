@@ -159,7 +159,7 @@ def test_flask_server_on_our_sdk_produces_every_signal(tmp_path: Path) -> None:
         wait_ready(port, server)
         assert [get(port, p) for p in ("/fib/6", "/error", "/log", "/fib/31")] == [200, 500, 200, 400]
     finally:
-        stop(server, signal.SIGINT)  # KeyboardInterrupt: the server flushes its providers
+        stop(server)  # SIGTERM: the server flushes its providers and exits
     out = pipeline.finish()
 
     by_route = Counter(attrs(s).get("http.route") for s in out.server_spans())
@@ -248,7 +248,7 @@ def test_official_sdk_mode_exports_to_a_real_collector(tmp_path: Path) -> None:
             wait_ready(port, server)
             assert get(port, "/log") == 200
         finally:
-            stop(server, signal.SIGINT)
+            stop(server)
         spans = col.wait_for(lambda c: [s for s in c.spans() if s.get("kind") == 2] or None, timeout=20)
         routes = sorted(attrs(s).get("http.route") for s in spans)
         assert routes == ["/", "/log"]

@@ -81,6 +81,9 @@ def test_opentelemetry_instrument_flask(tmp_path: Path, path: str) -> None:
         [str(instrument), sys.executable, str(app), str(port)],
         env=env,
         cwd=tmp_path,
+        # SIGINT stops the app below; a parent that ignores SIGINT (a background job, CI)
+        # would pass that on, and Python would then never raise KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -9,12 +9,21 @@ Under gunicorn use ``gunicorn -c python:otlp_mmap_example_server.gunicorn_conf
 from __future__ import annotations
 
 import os
+import signal
 
 from . import telemetry
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main() -> None:
     telemetry.telemetry_mode()  # exit 2 with a clear message before anything else
+    # Stop cleanly (flushing telemetry) on SIGTERM, as a container runtime sends it, and on
+    # Ctrl-C even when started from a shell that left SIGINT ignored for background jobs.
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from .app import create_app
 
     app = create_app()
