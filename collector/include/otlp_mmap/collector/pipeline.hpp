@@ -6,8 +6,11 @@
 //    interval); keeps reading when writers restart on it; when the path is replaced by
 //    another file, drains the old one and moves to the new one; when a file is
 //    re-initialised in place (its start time changes), starts over on it.
-//  - Reading: bounded batches per ring per pass, so no ring starves the others; when nothing
-//    arrives, an adaptive wait: a short spin, a few yields, then sleeps that double up to
+//  - Reading: bounded batches per ring per pass, so no ring starves the others. A pass that
+//    hit its bound is followed by the next at once; otherwise the reader sleeps, so records
+//    are read in batches rather than one wake-up per trickle: while records flow the sleep
+//    adapts to keep each ring at most about an eighth full (between 50us and 5ms, a yield
+//    for a small ring under a fast writer); when nothing arrives it doubles up to
 //    max_idle_sleep.
 //  - Spans: SpanAssembler; writer processes that have exited (process.pid of the resource
 //    no longer alive on this host) have their open spans exported as incomplete.
@@ -108,7 +111,9 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   // Runs until `stop` is true, then drains, exports what is in flight and flushes the
-  // exporter (bounded by flush_timeout). Returns 0.
+  // exporter (bounded by flush_timeout). Returns 0; or 1 at once when the path names a
+  // file that cannot be trusted (not a regular file, or another user's without
+  // trust_any_owner): waiting would not change that.
   int run(const std::atomic<bool>& stop);
 
   // Counters so far. Call from the thread that runs run(), or after it returned.
@@ -167,7 +172,10 @@ class Pipeline {
   std::unordered_set<int64_t> unverifiable_pids_;
 
   Now now_;
+  bool refused_ = false;  // the file at the path cannot be trusted (not regular, another owner): run() returns 1
   bool blocked_ = false;  // the last pass left records in a ring for lack of room in the exporter
+  bool more_ = false;     // the last pass stopped at its per-ring bound: more records may be waiting
+  double fill_ = 0;       // the largest share of a ring's slots the last pass read
   Clock::time_point next_follow_{}, next_liveness_{}, next_stats_{}, next_metrics_{}, next_expire_{};
   std::string last_open_error_;
   PipelineStats counters_;
