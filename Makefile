@@ -8,12 +8,13 @@ BUILD  := build/dev
 ASAN   := build/asan
 TSAN   := build/tsan
 FUZZ   := build/fuzz
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
 JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build wheel demo demo-core bench bench-cpp bench-python bench-collector bench-load format format-check clean
+        test-fuzz fuzz fuzz-build soak wheel demo demo-core bench bench-cpp bench-python bench-collector bench-load format format-check clean
 
 help:
 	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
@@ -21,6 +22,7 @@ help:
 	@echo "make demo-core       the native module alone: write a workload, print what the reader decodes"
 	@echo "make test            set up if needed, then every test (C++, Python, end to end, sanitizers, fuzz, wheel)"
 	@echo "make bench           C++, Python and collector benchmarks (printed, never asserted)"
+	@echo "make soak            10 minutes of load through the whole pipeline; RSS must stay flat (SOAK_SECONDS=...)"
 	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
 	@echo "make wheel           the wheel and sdist in dist/, installed and run in a clean virtualenv"
@@ -52,7 +54,8 @@ otelcol: setup
 test-python: python otelcol build
 	OTLP_MMAP_E2E=1 OTLP_MMAP_BIN=$(BUILD)/collector/otlp-mmap \
 	  OTLP_MMAP_EXPORT_PROBE=$(BUILD)/tests/collector/export_probe \
-	  $(PY) -m pytest -q tests/python tests/interop tests/otlp tests/sdk tests/collector tests/examples
+	  $(PY) -m pytest -q tests/python tests/interop tests/otlp tests/sdk tests/collector tests/examples \
+	    tests/reliability
 
 test-sanitizers: test-asan test-tsan
 
@@ -83,6 +86,7 @@ fuzz-build: setup
 test-fuzz: fuzz-build
 	@scripts/run-fuzz.sh reader_file_fuzz fuzz/corpus/file $(FUZZ_SECONDS)
 	@scripts/run-fuzz.sh record_fuzz fuzz/corpus/record $(FUZZ_SECONDS)
+	@scripts/run-fuzz.sh dictionary_entry_fuzz fuzz/corpus/entry $(FUZZ_SECONDS)
 
 fuzz: FUZZ_SECONDS = 600
 fuzz: test-fuzz
@@ -122,3 +126,9 @@ format-check:
 
 clean:
 	rm -rf build
+
+# Sustained load through the whole pipeline (example server under gunicorn, our collector, a
+# real OpenTelemetry Collector) for SOAK_SECONDS; the RSS of the application and of the
+# collector must stay within 10% after the warm-up. Not part of `make test`.
+soak: build python otelcol
+	OTLP_MMAP_BIN=$(BUILD)/collector/otlp-mmap SOAK_SECONDS=$(SOAK_SECONDS) $(PY) tests/reliability/soak.py

@@ -1,5 +1,7 @@
 // Writes the seed corpora of the fuzz targets: small valid files with every record kind
-// (some with unread records, some drained), and single records of each message type.
+// (some with unread records, some drained), single records of each message type, and
+// (with a third directory) dictionary areas for dictionary_entry_fuzz: each entry of the
+// files with its length prefix, and every entry of a file back to back.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,11 +26,13 @@ std::string slurp(const std::filesystem::path& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: make_seeds FILE_CORPUS_DIR RECORD_CORPUS_DIR\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: make_seeds FILE_CORPUS_DIR RECORD_CORPUS_DIR [ENTRY_CORPUS_DIR]\n";
     return 2;
   }
   const std::filesystem::path files = argv[1], records = argv[2];
+  const std::filesystem::path entries = argc == 4 ? argv[3] : "";
+  if (!entries.empty()) std::filesystem::create_directories(entries);
   std::filesystem::create_directories(files);
   std::filesystem::create_directories(records);
   const std::string trace(16, '\x11'), span(8, '\x22'), parent(8, '\x33');
@@ -87,10 +91,27 @@ int main(int argc, char** argv) {
       while (r->next(ev)) {
       }
     }
+    if (!entries.empty() && variant == 0) {
+      auto r = Reader::open(tmp.string());
+      std::string all;
+      int n = 0;
+      r->for_each_entry(64, [&](int64_t, std::string_view payload) {
+        std::string entry;
+        for (uint64_t len = payload.size();; len >>= 7) {
+          entry.push_back(static_cast<char>((len & 0x7f) | (len >= 0x80 ? 0x80 : 0)));
+          if (len < 0x80) break;
+        }
+        entry.append(payload);
+        save(entries / ("entry_" + std::to_string(n++)), entry);
+        all += entry;
+      });
+      save(entries / "all_entries", all);
+    }
     w.reset();
     save(files / ("file_" + std::to_string(variant)), slurp(tmp));
     std::filesystem::remove(tmp);
   }
-  std::cout << "seeds written to " << files << " and " << records << "\n";
+  std::cout << "seeds written to " << files << ", " << records << (entries.empty() ? "" : " and ") << entries.string()
+            << "\n";
   return 0;
 }

@@ -85,7 +85,8 @@ otlp_mmap.incomplete.reason) when their writer process exited, when they outlive
 --max-span-age, when --max-in-flight-spans is exceeded (oldest first), or at shutdown.
 SIGTERM or SIGINT: the rings are drained, open spans exported as incomplete, metrics collected
 a last time and everything flushed (bounded by --shutdown-timeout); a second signal exits at
-once. Exit status: 0, or 2 for a bad configuration.)";
+once. Exit status: 0; 1 when the path names a file that cannot be trusted (not a regular
+file, or another user's without --trust-any-owner); 2 for a bad configuration.)";
 
 std::string format_duration(std::chrono::nanoseconds d) {
   using namespace std::chrono;

@@ -14,9 +14,14 @@ namespace dh = layout::dictionary_header;
 namespace fh = layout::file_header;
 
 std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOptions& options) {
-  int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO read-only would otherwise wait for a writer to appear (it is
+  // refused below); for a regular file it changes nothing.
+  int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
+    if (err == EISDIR) {
+      throw FileError(FileError::Code::kUntrusted, path + ": refusing to read: not a regular file (a directory)");
+    }
     throw FileError(err == ENOENT ? FileError::Code::kNotFound : FileError::Code::kIo,
                     path + ": open: " + std::strerror(err));
   }

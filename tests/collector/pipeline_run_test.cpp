@@ -1,6 +1,7 @@
 // The pipeline end to end in one process: a real file written with the C++ writer, the
 // pipeline on its own thread, a recording exporter and a fake metrics backend.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -473,6 +474,23 @@ TEST_F(PipelineRunTest, StopIsPromptWhenIdle) {
   const auto t0 = std::chrono::steady_clock::now();
   stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+}
+
+TEST_F(PipelineRunTest, RefusesAPathThatIsNotARegularFileAtOnce) {
+  const std::string fifo = dir.file("a-fifo");
+  ASSERT_EQ(::mkdir(path.c_str(), 0700), 0);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& p : {path, fifo}) {
+    PipelineOptions o = options();
+    o.path = p;
+    Pipeline pipe(std::move(o), exporter, &metrics);
+    const std::atomic<bool> never{false};
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(pipe.run(never), 1) << p;  // waiting cannot make it a regular file
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  }
+  EXPECT_NE(log.str().find("a-fifo: refusing to read: not a regular file"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("not a regular file (a directory)"), std::string::npos) << log.str();
 }
 
 }  // namespace
