@@ -134,6 +134,21 @@ class Pipeline:
         assert self.proc.returncode == 0
         return Output(self.out)
 
+    def close(self) -> None:
+        """Never leave the collector behind, whatever happened in the test."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path):  # type: ignore[no-untyped-def]
+    p = Pipeline(tmp_path)
+    try:
+        yield p
+    finally:
+        p.close()
+
 
 def server_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
@@ -149,8 +164,7 @@ def test_without_a_telemetry_destination_the_server_exits_2_with_a_clear_message
     assert "SDK_MMAP_EXPORTER_FILE" in r.stderr and "OTEL_EXPORTER_OTLP_ENDPOINT" in r.stderr
 
 
-def test_flask_server_on_our_sdk_produces_every_signal(tmp_path: Path) -> None:
-    pipeline = Pipeline(tmp_path)
+def test_flask_server_on_our_sdk_produces_every_signal(tmp_path: Path, pipeline: Pipeline) -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "otlp_mmap_example_server"],
                               env=server_env(SDK_MMAP_EXPORTER_FILE=str(pipeline.file), HTTP_ENDPOINT_PORT=str(port)),
@@ -199,8 +213,7 @@ def test_flask_server_on_our_sdk_produces_every_signal(tmp_path: Path) -> None:
     assert fib_counts and fib_counts[-1] == 1
 
 
-def test_gunicorn_workers_share_one_file_and_every_request_is_a_span(tmp_path: Path) -> None:
-    pipeline = Pipeline(tmp_path)
+def test_gunicorn_workers_share_one_file_and_every_request_is_a_span(tmp_path: Path, pipeline: Pipeline) -> None:
     port = free_port()
     access = tmp_path / "access.log"
     server = subprocess.Popen(
