@@ -186,11 +186,16 @@ def run_config(config: str, args: argparse.Namespace, work: Path) -> Result:
         # Requests served, exactly (wrk counts only those completed inside its window).
         result.requests = sum(1 for _ in access_log.open())
         if exporter is not None:
-            time.sleep(1.0)
-            exporter.send_signal(signal.SIGTERM)
+            exporter.send_signal(signal.SIGTERM)  # drains the file, collects metrics a last time, flushes
             exporter.wait(timeout=60)
         if col is not None:
-            time.sleep(2.0)  # the Collector's file exporter flushes
+            # The Collector's file exporter writes asynchronously: wait (bounded) until one server
+            # span per request has arrived; a shortfall is then reported as it is.
+            try:
+                col.wait_for(lambda c: sum(1 for s in c.spans() if s.get("kind") == 2) >= result.requests,
+                             timeout=30, interval=1.0)
+            except TimeoutError:
+                pass
             result.collector = tree_stats(col.proc.pid) if getattr(col, "proc", None) else ProcStats()
             spans = col.spans()
             result.spans = len(spans)

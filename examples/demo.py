@@ -220,8 +220,7 @@ def main() -> int:
             status = send_requests(port)
             print(f"demo: {sum(status.values())} requests in {time.monotonic() - t0:.1f} s")
             stop(app, "example server")
-            time.sleep(1.5)  # one more metric interval so the last observations go out
-            stop(collector, "collector")
+            stop(collector, "collector")  # drains the file, collects metrics a last time, flushes
             if otlp:
                 print("\ncollector report:\n" + (work / "collector.log").read_text()[-2000:])
             else:

@@ -442,9 +442,8 @@ WriteStatus Writer::note(WriteStatus s) {
 }
 
 template <class View>
-WriteStatus Writer::write_one(RingKind kind, const View& v) {
+WriteStatus Writer::write_one(RingKind kind, const View& v, uint64_t n) {
   const Ring& ring = rings_[static_cast<size_t>(kind)];
-  const uint64_t n = encoded_size(v);
   // Never claim a slot for a record that does not fit: an unpublished slot stalls the
   // reader, which is exactly how the protocol's first implementation jams its rings.
   if (n + wire::varint_size(n) > ring.buffer_size()) return WriteStatus::kDroppedUnencodable;
@@ -465,7 +464,9 @@ WriteStatus Writer::write_one(RingKind kind, const View& v) {
 
 WriteStatus Writer::write(const MeasurementView& m) {
   const uint64_t slot = rings_[2].buffer_size();
-  if (fits(m, slot)) return write_one(RingKind::kMeasurements, m);
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(m); n + wire::varint_size(n) <= slot)
+    return write_one(RingKind::kMeasurements, m, n);
   // Shorten every long value to the same limit: deterministic, so one oversized series
   // stays one series.
   MeasurementView t = m;
@@ -484,7 +485,8 @@ WriteStatus Writer::write(const MeasurementView& m) {
 
 WriteStatus Writer::write(const EventView& ev) {
   const uint64_t slot = rings_[0].buffer_size();
-  if (fits(ev, slot)) return write_one(RingKind::kEvents, ev);
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(ev); n + wire::varint_size(n) <= slot) return write_one(RingKind::kEvents, ev, n);
   EventView t = ev;
   const AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
   AnyValueView b;
@@ -587,7 +589,8 @@ WriteStatus Writer::write(const SpanEventView& s) {
     return write(e);
   }
   const uint64_t slot = rings_[1].buffer_size();
-  if (fits(s, slot)) return write_one(RingKind::kSpans, s);
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(s); n + wire::varint_size(n) <= slot) return write_one(RingKind::kSpans, s, n);
   SpanEventView t = s;
   bool truncated = false;
   auto finish = [&](WriteStatus st) {

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from otlp_mmap._native import Writer
 from otlp_mmap.sdk import _env
@@ -35,6 +35,31 @@ def text(value: Optional[str]) -> Optional[str]:
         return value
     except UnicodeEncodeError:
         return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable, order-independent form of an attribute value or mapping."""
+    if isinstance(value, Mapping):
+        return tuple(sorted(((str(k), _freeze(v)) for k, v in value.items()), key=lambda kv: kv[0]))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+ScopeKey = Tuple[str, Optional[str], Optional[str], Any]
+
+
+def scope_key(name: Any, version: Optional[str], schema_url: Optional[str], attributes: Any) -> ScopeKey:
+    """The cache key of a tracer, meter or logger: equal scopes give equal keys (attribute
+    order ignored); unhashable attributes fall back to the identity of the mapping."""
+    if not isinstance(name, str):
+        name = ""
+    try:
+        key: ScopeKey = (name, version, schema_url, _freeze(attributes))
+        hash(key)
+    except TypeError:
+        key = (name, version, schema_url, id(attributes))
+    return key
 
 
 class ConfigurationError(ValueError):

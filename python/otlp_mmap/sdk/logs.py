@@ -31,7 +31,7 @@ from opentelemetry import _logs as logs_api
 
 from otlp_mmap import _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
-from otlp_mmap.sdk._provider import PathLike, ProviderBase
+from otlp_mmap.sdk._provider import PathLike, ProviderBase, scope_key
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -217,15 +217,8 @@ class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
             if self._is_shutdown:
                 _logger.warning("get_logger() on a LoggerProvider that was shut down: returning a no-op logger")
             return logs_api.NoOpLogger(name, version=version, schema_url=schema_url)
-        if not isinstance(name, str):
-            name = ""
-        from otlp_mmap.sdk.trace import _freeze  # noqa: PLC0415
-
-        try:
-            key: Any = (name, version, schema_url, _freeze(attributes))
-            hash(key)
-        except TypeError:
-            key = (name, version, schema_url, id(attributes))
+        key = scope_key(name, version, schema_url, attributes)
+        name = key[0]
         with self._lock:
             entry = self._loggers.get(key)
             if entry is not None:

@@ -45,7 +45,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from otlp_mmap import CUMULATIVE, DELTA, _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
-from otlp_mmap.sdk._provider import PathLike, ProviderBase, text
+from otlp_mmap.sdk._provider import PathLike, ProviderBase, scope_key, text
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -437,15 +437,8 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
             if self._is_shutdown:
                 _logger.warning("get_meter() on a MeterProvider that was shut down: returning a no-op meter")
             return metrics_api.NoOpMeter(name, version=version, schema_url=schema_url)
-        if not isinstance(name, str):
-            name = ""
-        from otlp_mmap.sdk.trace import _freeze  # noqa: PLC0415
-
-        try:
-            key: Any = (name, version, schema_url, _freeze(attributes))
-            hash(key)
-        except TypeError:
-            key = (name, version, schema_url, id(attributes))
+        key = scope_key(name, version, schema_url, attributes)
+        name = key[0]
         with self._lock:
             meter = self._meters.get(key)
             if meter is None:

@@ -26,7 +26,7 @@ from opentelemetry import trace as trace_api
 from otlp_mmap import _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
 from otlp_mmap.sdk import sampling as _sampling
-from otlp_mmap.sdk._provider import PathLike, ProviderBase
+from otlp_mmap.sdk._provider import PathLike, ProviderBase, ScopeKey, scope_key
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -85,17 +85,6 @@ class SpanLimits:
         )
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return tuple(sorted(((str(k), _freeze(v)) for k, v in value.items()), key=lambda kv: kv[0]))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-_ScopeKey = Tuple[str, Optional[str], Optional[str], Any]
-
-
 class TracerProvider(ProviderBase, trace_api.TracerProvider):
     """A tracer provider writing into an otlp-mmap file.
 
@@ -127,7 +116,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         )
         self._sampler = _sampling.resolve(sampler)
         self._span_limits = span_limits if span_limits is not None else SpanLimits()
-        self._tracers: Dict[_ScopeKey, Tuple[Any, Tuple[str, Optional[str], Optional[str], Any]]] = {}
+        self._tracers: Dict[ScopeKey, Tuple[Any, Tuple[str, Optional[str], Optional[str], Any]]] = {}
 
     @property
     def sampler(self) -> Any:
@@ -148,12 +137,8 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             if self._is_shutdown:
                 _logger.warning("get_tracer() on a TracerProvider that was shut down: returning a no-op tracer")
             return trace_api.NoOpTracer()
-        name = instrumenting_module_name if isinstance(instrumenting_module_name, str) else ""
-        try:
-            key: _ScopeKey = (name, instrumenting_library_version, schema_url, _freeze(attributes))
-            hash(key)
-        except TypeError:
-            key = (name, instrumenting_library_version, schema_url, id(attributes))
+        key = scope_key(instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+        name = key[0]
         with self._lock:
             entry = self._tracers.get(key)
             if entry is not None:

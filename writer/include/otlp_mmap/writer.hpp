@@ -87,8 +87,14 @@ class Writer {
  private:
   Writer(std::unique_ptr<MappedFile> file, FileLayout layout, WriterConfig config, bool created);
 
+  // Writes one record that must fit a slot; `encoded` is encoded_size(v), which the
+  // callers have already computed to decide whether the record fits.
   template <class View>
-  WriteStatus write_one(layout::RingKind kind, const View& v);
+  WriteStatus write_one(layout::RingKind kind, const View& v, uint64_t encoded);
+  template <class View>
+  WriteStatus write_one(layout::RingKind kind, const View& v) {
+    return write_one(kind, v, encoded_size(v));
+  }
   WriteStatus write_span_attributes(const SpanEventView& base, std::span<const KeyValueView> attrs, bool& truncated);
   void count(uint64_t field, uint64_t n = 1);
   int64_t append_entry(std::string_view payload);
