@@ -520,6 +520,9 @@ int Pipeline::run(const std::atomic<bool>& stop) {
 }
 
 void Pipeline::shutdown() {
+  // A file that appeared while we slept between attempts to open it holds what its writer
+  // left before we were stopped: read it now, or it is lost to this run.
+  if (!reader_ && !refused_) try_open(false);
   try {
     drain_all(options_.shutdown_drain);
     refresh_now();

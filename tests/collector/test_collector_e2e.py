@@ -359,6 +359,22 @@ def test_waits_for_the_file_then_reads_it(binary, tmp_path):
     check_spans(items(json_lines(out), "resourceSpans"))
 
 
+def test_a_file_that_appears_just_before_a_stop_is_still_read(binary, tmp_path):
+    """The stop request lands while the collector sleeps between attempts to open the file
+    (up to 500 ms apart once it has waited a while): what is already in the file is exported."""
+    f = tmp_path / "late.mmap"
+    out = tmp_path / "out.jsonl"
+    c = Collect(binary, tmp_path, f, "--format", "json", "--output", str(out))
+    try:
+        wait_for(lambda: "waiting for" in c.stderr(), what="the collector to wait for the file", collect=c)
+        time.sleep(1.5)  # long enough for the wait between attempts to reach its longest
+        write_workload(f)
+    finally:
+        assert c.stop() == 0, c.stderr()
+    check_spans(items(json_lines(out), "resourceSpans"))
+    check_logs(items(json_lines(out), "resourceLogs"))
+
+
 WRITER_SCRIPT = textwrap.dedent("""
     import os, sys, time
     from otlp_mmap._native import Writer
