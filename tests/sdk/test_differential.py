@@ -1,6 +1,8 @@
 """Differential test: one workload through the official opentelemetry-sdk (in-memory
-exporters and reader) and through otlp_mmap.sdk (read back from the file); the results must
-match field by field.
+exporters and reader) and through otlp_mmap.sdk, read back two ways: straight from the file,
+and through the whole pipeline (our collector exporting OTLP/gRPC to a real OpenTelemetry
+Collector, whose JSON file output is read). Each result must match the official SDK's field
+by field.
 
 Compared: spans (name, kind, parent, trace membership, attributes, status, events, links,
 instrumentation scope), metric points (ours aggregated from the raw measurements as the
@@ -14,7 +16,13 @@ SDK records them from inside its context manager; the exception line is compared
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -28,6 +36,14 @@ import otlp_mmap.sdk as sdk
 from otlp_mmap import Reader
 
 official_trace = pytest.importorskip("opentelemetry.sdk.trace")
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "otlp"))
+import otelcol  # noqa: E402
+
+# Read at import: the autouse fixture clears OTLP_MMAP_* variables before each test.
+COLLECTOR = Path(os.environ.get("OTLP_MMAP_BIN", ROOT / "build" / "dev" / "collector" / "otlp-mmap"))
+E2E_REQUIRED = otelcol.e2e_required()
 
 
 def workload(tracer: Any, meter: Any, logger: Any, pylog: logging.Logger) -> None:
@@ -229,7 +245,7 @@ def run_official() -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
     return spans, metrics, logs
 
 
-def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
+def write_ours(path: str) -> None:
     tp = sdk.TracerProvider(path, shutdown_on_exit=False)
     mp = sdk.MeterProvider(path, shutdown_on_exit=False, export_interval_millis=3_600_000)
     lp = sdk.LoggerProvider(path, shutdown_on_exit=False)
@@ -244,6 +260,10 @@ def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]
         mp.shutdown()  # its final collection: the one collection, as the official reader's
         lp.shutdown()
 
+
+def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
+    """The workload through our SDK, read straight from the file (the read consumes it)."""
+    write_ours(path)
     aggregated = aggregate_metrics(path)  # consumes the measurements only
     data = read_all(path)
     merged = merge_spans(data["spans"])
@@ -309,18 +329,176 @@ def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]
     return spans, metrics, logs
 
 
+# ------------------------------------------------------------- through both collectors
+
+
+def any_value(v: Dict[str, Any]) -> Any:
+    """OTLP/JSON AnyValue -> the Python value the API was given."""
+    if "stringValue" in v:
+        return v["stringValue"]
+    if "intValue" in v:
+        return int(v["intValue"])
+    if "doubleValue" in v:
+        return float(v["doubleValue"])
+    if "boolValue" in v:
+        return bool(v["boolValue"])
+    if "arrayValue" in v:
+        return [any_value(x) for x in v["arrayValue"].get("values", [])]
+    if "kvlistValue" in v:
+        return {kv["key"]: any_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
+    raise AssertionError(f"unexpected AnyValue {v}")
+
+
+def json_attributes(item: Dict[str, Any]) -> Dict[str, Any]:
+    return {kv["key"]: any_value(kv.get("value", {})) for kv in item.get("attributes", [])}
+
+
+def json_number(point: Dict[str, Any]) -> Any:
+    return int(point["asInt"]) if "asInt" in point else float(point.get("asDouble", 0.0))
+
+
+def run_ours_through_collectors(work: Path) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
+    """The workload through our SDK into a file of its own, collected by `otlp-mmap collect`
+    into a real OpenTelemetry Collector over OTLP/gRPC; what that collector writes is
+    normalised like the rest."""
+    if not COLLECTOR.exists() or not otelcol.binary_available():
+        message = f"needs {COLLECTOR} (make build) and {otelcol.default_binary()} (scripts/build-otelcol.sh)"
+        if E2E_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    path = str(work / "collected.mmap")
+    write_ours(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTLP_MMAP_", "SDK_MMAP_"))}
+    with otelcol.OtelCol(otelcol.default_binary(), work / "otelcol", debug_verbosity=None) as col:
+        with open(work / "collect.stderr", "wb") as stderr:
+            proc = subprocess.Popen(
+                [str(COLLECTOR), "collect", "--file", path, "--endpoint", f"http://{col.grpc_endpoint}",
+                 "--protocol", "grpc", "--stats-interval", "0"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+            try:
+                col.wait_for(lambda k: len(k.spans()) >= 5 and len(k.logs()) >= 5, timeout=30)
+            finally:
+                # SIGTERM: the collector drains, collects metrics a last time and flushes them.
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    assert proc.wait(timeout=30) == 0, (work / "collect.stderr").read_text()
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+        col.stop()  # the file exporter writes out what it holds
+        spans_in = col.items_with_context("resourceSpans")
+        metrics_in = col.items_with_context("resourceMetrics")
+        logs_in = col.items_with_context("resourceLogs")
+
+    names = {s["spanId"]: s["name"] for _, _, s in spans_in}
+    spans = []
+    for _, scope, s in spans_in:
+        status = s.get("status", {})
+        spans.append(
+            {
+                "name": s["name"],
+                "kind": s.get("kind", 0),
+                "parent": names.get(s["parentSpanId"]) if s.get("parentSpanId") else None,
+                "trace": s["traceId"],
+                "attributes": json_attributes(s),
+                "status": (status.get("code", 0), status.get("message", "")),
+                "events": [(e["name"], exception_summary(json_attributes(e))) for e in s.get("events", [])],
+                "links": [(names.get(l["spanId"]), json_attributes(l)) for l in s.get("links", [])],
+                "scope": (scope.get("name"), scope.get("version")),
+                "sampled": bool(int(s.get("flags", 0)) & 1),
+            }
+        )
+
+    # Cumulative temporality (the default): a series' latest point holds its total.
+    metrics: Dict[str, Any] = {}
+    latest: Dict[Tuple[str, Any], int] = {}
+    for _, scope, m in metrics_in:
+        (kind,) = [k for k in ("sum", "gauge", "histogram") if k in m]
+        data = m[kind]
+        entry = metrics.setdefault(
+            m["name"],
+            {
+                "kind": kind,
+                "monotonic": bool(data.get("isMonotonic", False)) if kind == "sum" else None,
+                "unit": m.get("unit", ""),
+                "description": m.get("description", ""),
+                "points": {},
+                "scope": scope.get("name"),
+            },
+        )
+        for p in data.get("dataPoints", []):
+            key = freeze(json_attributes(p))
+            when = int(p.get("timeUnixNano", 0))
+            if latest.get((m["name"], key), -1) > when:
+                continue
+            latest[(m["name"], key)] = when
+            if kind == "histogram":
+                entry["points"][key] = {
+                    "counts": [int(c) for c in p.get("bucketCounts", [])],
+                    "sum": p.get("sum"),
+                    "count": int(p.get("count", 0)),
+                    "min": p.get("min"),
+                    "max": p.get("max"),
+                    "bounds": p.get("explicitBounds", []),
+                }
+            else:
+                entry["points"][key] = json_number(p)
+
+    logs = []
+    for _, scope, rec in logs_in:
+        logs.append(
+            {
+                "body": any_value(rec["body"]) if "body" in rec else None,
+                "severity_number": rec.get("severityNumber", 0),
+                "severity_text": rec.get("severityText", ""),
+                "attributes": exception_summary(json_attributes(rec)),
+                "event_name": rec.get("eventName", ""),
+                "span": names.get(rec["spanId"]) if rec.get("spanId") else None,
+                "scope": scope.get("name"),
+            }
+        )
+    return spans, metrics, logs
+
+
+class Results:
+    """The official SDK's result, and ours read back each way (each run once, when first
+    asked; a failure is kept and raised again rather than run again)."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.official = run_official()
+        self._ours: Dict[str, Any] = {}
+
+    def ours(self, via: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
+        if via not in self._ours:
+            try:
+                if via == "file":
+                    self._ours[via] = run_ours(str(self.work / "telemetry.mmap"))
+                else:
+                    self._ours[via] = run_ours_through_collectors(self.work)
+            except Exception as e:  # pytest's skip/fail outcomes are BaseException: not kept
+                self._ours[via] = e
+        result = self._ours[via]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
-    path = str(tmp_path_factory.mktemp("differential") / "telemetry.mmap")
-    return {"official": run_official(), "ours": run_ours(path)}
+def results(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return Results(tmp_path_factory.mktemp("differential"))
+
+
+VIA = pytest.mark.parametrize("via", ["file", "collectors"])
 
 
 def by_name(spans: List[Span]) -> Dict[str, Span]:
     return {s["name"]: s for s in spans}
 
 
-def test_spans_match(results: Dict[str, Any]) -> None:
-    official, ours = by_name(results["official"][0]), by_name(results["ours"][0])
+@VIA
+def test_spans_match(results: Results, via: str) -> None:
+    official, ours = by_name(results.official[0]), by_name(results.ours(via)[0])
     assert sorted(official) == sorted(ours) == ["cache-renamed", "db", "failing", "manual", "request"]
     for name in official:
         theirs, mine = dict(official[name]), dict(ours[name])
@@ -329,8 +507,9 @@ def test_spans_match(results: Dict[str, Any]) -> None:
         assert mine == theirs, name
 
 
-def test_exception_events_match(results: Dict[str, Any]) -> None:
-    ours = by_name(results["ours"][0])
+@VIA
+def test_exception_events_match(results: Results, via: str) -> None:
+    ours = by_name(results.ours(via)[0])
     failing = ours["failing"]
     assert failing["status"] == (2, "ValueError: boom")
     assert failing["events"] == [
@@ -346,8 +525,9 @@ def test_exception_events_match(results: Dict[str, Any]) -> None:
     ]
 
 
-def test_metrics_match(results: Dict[str, Any]) -> None:
-    official, ours = results["official"][1], results["ours"][1]
+@VIA
+def test_metrics_match(results: Results, via: str) -> None:
+    official, ours = results.official[1], results.ours(via)[1]
     assert sorted(official) == sorted(ours)
     kinds = {"sum": "sum", "gauge": "gauge", "histogram": "histogram"}
     for name, theirs in official.items():
@@ -362,8 +542,19 @@ def test_metrics_match(results: Dict[str, Any]) -> None:
         assert mine["points"] == theirs["points"], name
 
 
-def test_logs_match(results: Dict[str, Any]) -> None:
-    official, ours = results["official"][2], results["ours"][2]
+@VIA
+def test_logs_match(results: Results, via: str) -> None:
+    official, ours = results.official[2], results.ours(via)[2]
     assert len(official) == len(ours) == 5
+    if via == "collectors":
+        # OTLP groups records by scope: the order holds within each scope, not across them.
+        def by_scope(logs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+            grouped: Dict[str, List[Dict[str, Any]]] = {}
+            for rec in logs:
+                grouped.setdefault(rec["scope"], []).append(rec)
+            return grouped
+
+        assert by_scope(ours) == by_scope(official)
+        return
     for theirs, mine in zip(official, ours):
         assert mine == theirs
