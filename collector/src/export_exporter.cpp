@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "export_internal.hpp"
 
@@ -86,6 +87,18 @@ struct LogsShape {
   }
 };
 
+struct MetricsShape {
+  static auto* resources(MetricsRequest& r) { return r.mutable_resource_metrics(); }
+  template <typename R>
+  static auto* scopes(R& r) {
+    return r.mutable_scope_metrics();
+  }
+  template <typename S>
+  static auto* items(S& s) {
+    return s.mutable_metrics();
+  }
+};
+
 template <typename Shape, typename Request>
 Request take(Request& from, size_t n) {
   Request out;
@@ -140,19 +153,59 @@ void move_all(List* to, List* from) {
   from->Clear();
 }
 
+// Identity of a resource or scope entry: its message's bytes and its schema URL. OTLP has no
+// map fields, so equal messages serialise to equal bytes.
+template <typename Entry, typename Message>
+std::string identity(const Entry& entry, const Message& what) {
+  std::string key = what.SerializeAsString();
+  key += '\0';
+  key += entry.schema_url();
+  return key;
+}
+
+// Moves every item of `from` into `to`, into the entry of the same resource and scope when
+// `to` has one: a send carries each resource once, however many requests it merges. The
+// entries are few (one per writer process and scope), so linear searches serve.
+template <typename Shape, typename Request>
+void merge(Request& to, Request&& from) {
+  auto* to_resources = Shape::resources(to);
+  std::vector<std::string> resource_keys;
+  resource_keys.reserve(static_cast<size_t>(to_resources->size()));
+  for (const auto& r : *to_resources) resource_keys.push_back(identity(r, r.resource()));
+  for (auto& r : *Shape::resources(from)) {
+    std::string key = identity(r, r.resource());
+    const auto found = std::find(resource_keys.begin(), resource_keys.end(), key);
+    if (found == resource_keys.end()) {
+      *to_resources->Add() = std::move(r);
+      resource_keys.push_back(std::move(key));
+      continue;
+    }
+    auto& target = *to_resources->Mutable(static_cast<int>(found - resource_keys.begin()));
+    auto* to_scopes = Shape::scopes(target);
+    std::vector<std::string> scope_keys;
+    scope_keys.reserve(static_cast<size_t>(to_scopes->size()));
+    for (const auto& sc : *to_scopes) scope_keys.push_back(identity(sc, sc.scope()));
+    for (auto& sc : *Shape::scopes(r)) {
+      std::string scope_key = identity(sc, sc.scope());
+      const auto same = std::find(scope_keys.begin(), scope_keys.end(), scope_key);
+      if (same == scope_keys.end()) {
+        *to_scopes->Add() = std::move(sc);
+        scope_keys.push_back(std::move(scope_key));
+      } else {
+        move_all(Shape::items(*to_scopes->Mutable(static_cast<int>(same - scope_keys.begin()))), Shape::items(sc));
+      }
+    }
+  }
+  Shape::resources(from)->Clear();
+}
+
 }  // namespace
 
 TraceRequest take_items(TraceRequest& from, size_t n) { return take<TraceShape>(from, n); }
 LogsRequest take_items(LogsRequest& from, size_t n) { return take<LogsShape>(from, n); }
-void append_request(TraceRequest& to, TraceRequest&& from) {
-  move_all(to.mutable_resource_spans(), from.mutable_resource_spans());
-}
-void append_request(LogsRequest& to, LogsRequest&& from) {
-  move_all(to.mutable_resource_logs(), from.mutable_resource_logs());
-}
-void append_request(MetricsRequest& to, MetricsRequest&& from) {
-  move_all(to.mutable_resource_metrics(), from.mutable_resource_metrics());
-}
+void append_request(TraceRequest& to, TraceRequest&& from) { merge<TraceShape>(to, std::move(from)); }
+void append_request(LogsRequest& to, LogsRequest&& from) { merge<LogsShape>(to, std::move(from)); }
+void append_request(MetricsRequest& to, MetricsRequest&& from) { merge<MetricsShape>(to, std::move(from)); }
 
 // ---- one signal ---------------------------------------------------------------------------------
 

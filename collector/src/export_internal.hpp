@@ -126,7 +126,8 @@ std::string hex_encode(std::string_view bytes);
 // `from` keeps the rest. Resource and scope entries are copied where they are split.
 TraceRequest take_items(TraceRequest& from, size_t n);
 LogsRequest take_items(LogsRequest& from, size_t n);
-// Appends all resource entries of `from` to `to` (leaves `from` empty).
+// Moves every item of `from` into `to` (leaving `from` empty), each into the entry of its
+// resource and scope when `to` already has one: one send names each resource once.
 void append_request(TraceRequest& to, TraceRequest&& from);
 void append_request(LogsRequest& to, LogsRequest&& from);
 void append_request(MetricsRequest& to, MetricsRequest&& from);

@@ -195,12 +195,53 @@ TEST(Batching, TakeItemsSplitsResourcesAndScopesKeepingContext) {
     }
   }
   EXPECT_EQ(names, "s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11,");
+  // ...and the entries split apart are whole again.
+  ASSERT_EQ(first.resource_spans_size(), 2);
+  EXPECT_EQ(first.resource_spans(0).scope_spans_size(), 2);
+  EXPECT_EQ(first.resource_spans(0).scope_spans(1).spans_size(), 3);
 
   LogsRequest logs = make_logs(10);
   LogsRequest three = detail::take_items(logs, 3);
   EXPECT_EQ(count_items(three), 3u);
   EXPECT_EQ(count_items(logs), 7u);
   EXPECT_EQ(logs.resource_logs(0).scope_logs(0).log_records(0).body().string_value(), "log3");
+}
+
+TEST(Batching, MergingNamesEachResourceAndScopeOnce) {
+  // Three requests of the same two resources (two scopes each): one send, two resources.
+  TraceRequest send = make_spans(2, 2, 1, 0);
+  detail::append_request(send, make_spans(2, 2, 1, 4));
+  detail::append_request(send, make_spans(2, 2, 1, 8));
+  EXPECT_EQ(count_items(send), 12u);
+  ASSERT_EQ(send.resource_spans_size(), 2);
+  for (const auto& rs : send.resource_spans()) {
+    ASSERT_EQ(rs.scope_spans_size(), 2);
+    for (const auto& ss : rs.scope_spans()) EXPECT_EQ(ss.spans_size(), 3);
+  }
+  EXPECT_EQ(send.resource_spans(1).scope_spans(0).spans(2).name(), "s10");  // request order kept
+
+  // A different schema URL or scope version is another entry.
+  TraceRequest other = make_spans(1, 1, 1, 20);
+  other.mutable_resource_spans(0)->set_schema_url("https://schema/other");
+  TraceRequest versioned = make_spans(1, 1, 1, 21);
+  versioned.mutable_resource_spans(0)->mutable_scope_spans(0)->mutable_scope()->set_version("2");
+  detail::append_request(send, std::move(other));
+  detail::append_request(send, std::move(versioned));
+  ASSERT_EQ(send.resource_spans_size(), 3);
+  EXPECT_EQ(send.resource_spans(0).scope_spans_size(), 3);
+  EXPECT_EQ(count_items(send), 14u);
+
+  LogsRequest logs = make_logs(2);
+  detail::append_request(logs, make_logs(3, 2));
+  ASSERT_EQ(logs.resource_logs_size(), 1);
+  ASSERT_EQ(logs.resource_logs(0).scope_logs_size(), 1);
+  EXPECT_EQ(logs.resource_logs(0).scope_logs(0).log_records(4).body().string_value(), "log4");
+
+  MetricsRequest metrics = make_metrics(2);
+  detail::append_request(metrics, make_metrics(1));
+  ASSERT_EQ(metrics.resource_metrics_size(), 1);
+  EXPECT_EQ(metrics.resource_metrics(0).scope_metrics(0).metrics_size(), 2);
+  EXPECT_EQ(count_items(metrics), 3u);
 }
 
 }  // namespace
