@@ -549,17 +549,6 @@ class Inspector {
   const MappedFile& raw_;
 };
 
-std::unique_ptr<MappedFile> map_read_only(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw FileError(FileError::Code::kIo, path + ": open failed");
-  try {
-    return std::make_unique<MappedFile>(fd, path, uint64_t{64} << 30, false);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-}
-
 void write_text(std::ostream& o, const Json& doc) {
   const auto& f = doc.fields();
   auto get = [&](const char* k) -> const Json& {
@@ -635,18 +624,16 @@ void write_text(std::ostream& o, const Json& doc) {
 
 int run_inspect(const std::string& path, const InspectOptions& options, std::ostream& out, std::ostream& err) {
   std::unique_ptr<Reader> reader;
-  std::unique_ptr<MappedFile> raw;
   try {
     ReaderOptions ro;
     ro.read_only = true;
     ro.trust_any_owner = options.trust_any_owner;
     reader = Reader::open(path, ro);
-    raw = map_read_only(path);
   } catch (const FileError& e) {
     err << "otlp-mmap inspect: " << e.what() << '\n';
     return 1;
   }
-  Inspector in(*reader, *raw);
+  Inspector in(*reader, reader->mapped_file());
   const FileLayout& lay = reader->file_layout();
   Json doc = Json::object();
 

@@ -53,6 +53,9 @@ class Reader {
   static std::unique_ptr<Reader> open(const std::string& path, const ReaderOptions& options = {});
 
   const std::string& path() const { return file_->path(); }
+  // The mapping this reader validated (tools read raw slots through it rather than mapping
+  // the path again, which could by then name another file).
+  const MappedFile& mapped_file() const { return *file_; }
   const FileLayout& file_layout() const { return layout_; }
   uint64_t start_time_unix_nano() const;
   uint64_t file_size() { return file_->refresh_size(); }
