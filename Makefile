@@ -14,14 +14,14 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build soak wheel demo demo-core bench bench-cpp bench-python bench-collector bench-load format format-check clean
+        test-fuzz fuzz fuzz-build soak wheel demo demo-core bench bench-cpp bench-python bench-sdk bench-collector bench-load format format-check clean
 
 help:
 	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
 	@echo "                     hundred requests; prints the spans, a trace tree, metrics and logs that arrived"
 	@echo "make demo-core       the native module alone: write a workload, print what the reader decodes"
 	@echo "make test            set up if needed, then every test (C++, Python, end to end, sanitizers, fuzz, wheel)"
-	@echo "make bench           C++, Python and collector benchmarks (printed, never asserted)"
+	@echo "make bench           C++, Python, SDK-vs-official and collector benchmarks (printed, never asserted)"
 	@echo "make soak            10 minutes of load through the whole pipeline; RSS must stay flat (SOAK_SECONDS=...)"
 	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
@@ -97,7 +97,13 @@ demo: build python
 demo-core: python
 	$(PY) examples/core_demo.py
 
-bench: bench-cpp bench-python bench-collector
+bench: bench-cpp bench-python bench-sdk bench-collector
+
+# The SDK against the official one, in one run: per API call, and per request of the example
+# server (in-process, so other processes cannot blur it).
+bench-sdk: python otelcol
+	$(PY) bench/sdk_bench.py
+	$(PY) bench/request_overhead_bench.py
 
 # The collector on one core: spans/logs/measurements per second, idle CPU, into a real Collector.
 bench-collector: build otelcol

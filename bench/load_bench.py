@@ -6,6 +6,10 @@
 3. ``otlp-mmap``: our SDK writing the file, our collector exporting OTLP/gRPC to the same kind
    of Collector.
 
+The configurations run in interleaved rounds (--rounds, default 3: none, official, otlp-mmap,
+none, ...) and the table gives each figure's median over the rounds, with every round's
+requests/s beside it: on a shared 2-core machine one run of one configuration can be 15% off.
+
 For each it reports requests/s, latency p50/p90/p99, CPU seconds and peak RSS of the
 application (gunicorn master + workers), of the exporter process (our collector) and of the
 Collector, and the telemetry that reached the Collector, so that no configuration wins by
@@ -213,6 +217,34 @@ def run_config(config: str, args: argparse.Namespace, work: Path) -> Result:
             col.close()
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def combine(rounds: list[Result]) -> Result:
+    """One configuration over its rounds: medians of rates, latencies and CPU seconds, the
+    largest peak RSS, and the sums of what was served and delivered (all must arrive)."""
+    out = Result(rounds[0].config)
+    out.rps = median([r.rps for r in rounds])
+    out.light_rps = median([r.light_rps for r in rounds])
+    for attr in ("latency_ms", "light_latency_ms"):
+        keys = set().union(*(getattr(r, attr).keys() for r in rounds))
+        setattr(out, attr, {k: median([getattr(r, attr).get(k, 0.0) for r in rounds]) for k in sorted(keys)})
+
+    def proc(stats: list[ProcStats]) -> ProcStats:
+        return ProcStats(median([p.cpu_seconds for p in stats]), max(p.peak_rss_mb for p in stats))
+
+    out.app = proc([r.app for r in rounds])
+    out.collector = proc([r.collector for r in rounds])
+    exporters = [r.exporter for r in rounds if r.exporter is not None]
+    out.exporter = proc(exporters) if exporters else None
+    for attr in ("requests", "server_spans", "spans", "metric_points", "logs", "errors"):
+        setattr(out, attr, sum(getattr(r, attr) for r in rounds))
+    return out
+
+
 def table(results: list[Result]) -> str:
     base = next((r for r in results if r.config == "none"), None)
     official = next((r for r in results if r.config == "official"), None)
@@ -268,17 +300,24 @@ def main() -> int:
     ap.add_argument("--light-duration", type=int, default=10,
                     help="seconds of light load (1 connection) after the saturating run; 0 = skip (default 10)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ",".join(CONFIGS))
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every configuration (default 3)")
     ap.add_argument("--no-readme", action="store_true", help="do not update the table in README.md")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("load_bench: wrk not found (Debian package wrk; scripts/setup.sh installs it)")
-    results = []
+    configs = args.configs.split(",")
+    rounds: dict[str, list[Result]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory(prefix="otlp-mmap-load-") as d:
-        for config in args.configs.split(","):
-            print(f"load_bench: {config}: {args.duration} s of wrk -c{args.connections} against {args.workers} workers",
-                  flush=True)
-            results.append(run_config(config, args, Path(d)))
-            print("  " + json.dumps(asdict(results[-1])), flush=True)
+        for n in range(1, max(1, args.rounds) + 1):
+            for config in configs:
+                print(f"load_bench: round {n}, {config}: {args.duration} s of wrk -c{args.connections} against "
+                      f"{args.workers} workers", flush=True)
+                work = Path(d) / f"round-{n}"
+                work.mkdir(exist_ok=True)
+                rounds[config].append(run_config(config, args, work))
+                print("  " + json.dumps(asdict(rounds[config][-1])), flush=True)
+    results = [combine(rounds[c]) for c in configs]
+    per_round = "; ".join(f"{c} " + ", ".join(f"{r.rps:.0f}" for r in rounds[c]) for c in configs)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     md = RESULTS / f"load-{stamp}.md"
@@ -287,8 +326,9 @@ def main() -> int:
     text = (f"Load benchmark {stamp} ({machine}; wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
             f"gunicorn {args.workers} workers, routes {', '.join(PATHS)}; then {args.light_duration} s at one "
             f"connection). Every process shares the same 2 CPUs: the saturating run measures throughput and CPU "
-            f"cost, the one-connection run the latency a request pays without contention.\n\n{table(results)}\n\n"
-            f"![load benchmark]({png.name})\n")
+            f"cost, the one-connection run the latency a request pays without contention. Medians of "
+            f"{args.rounds} interleaved rounds (requests/s per round: {per_round}); spans delivered are summed "
+            f"over the rounds.\n\n{table(results)}\n\n![load benchmark]({png.name})\n")
     md.write_text(text)
     chart(results, png)
     print(text)
