@@ -153,50 +153,52 @@ void move_all(List* to, List* from) {
   from->Clear();
 }
 
-// Identity of a resource or scope entry: its message's bytes and its schema URL. OTLP has no
-// map fields, so equal messages serialise to equal bytes.
-template <typename Entry, typename Message>
-std::string identity(const Entry& entry, const Message& what) {
-  std::string key = what.SerializeAsString();
-  key += '\0';
-  key += entry.schema_url();
-  return key;
+// Identity of a resource entry (its Resource) or scope entry (its InstrumentationScope): the
+// message's bytes and the entry's schema URL. OTLP has no map fields, so equal messages
+// serialise to equal bytes.
+struct ResourceIdentity {
+  template <typename Entry>
+  std::string operator()(const Entry& e) const {
+    return e.resource().SerializeAsString() + '\0' + e.schema_url();
+  }
+};
+struct ScopeIdentity {
+  template <typename Entry>
+  std::string operator()(const Entry& e) const {
+    return e.scope().SerializeAsString() + '\0' + e.schema_url();
+  }
+};
+
+// Moves each entry of `from` into `to`, or, when `to` already has an entry of the same
+// identity, hands both to `merge_into(target, entry)`. The entries are few (one per writer
+// process and scope), so a linear search serves.
+template <typename Identity, typename List, typename MergeInto>
+void add_or_merge(List* to, List* from, MergeInto merge_into) {
+  const Identity identity;
+  std::vector<std::string> keys;
+  keys.reserve(static_cast<size_t>(to->size() + from->size()));
+  for (const auto& e : *to) keys.push_back(identity(e));
+  for (auto& e : *from) {
+    std::string key = identity(e);
+    const auto found = std::find(keys.begin(), keys.end(), key);
+    if (found == keys.end()) {
+      *to->Add() = std::move(e);
+      keys.push_back(std::move(key));
+    } else {
+      merge_into(*to->Mutable(static_cast<int>(found - keys.begin())), e);
+    }
+  }
+  from->Clear();
 }
 
 // Moves every item of `from` into `to`, into the entry of the same resource and scope when
-// `to` has one: a send carries each resource once, however many requests it merges. The
-// entries are few (one per writer process and scope), so linear searches serve.
+// `to` has one: a send carries each resource once, however many requests it merges.
 template <typename Shape, typename Request>
 void merge(Request& to, Request&& from) {
-  auto* to_resources = Shape::resources(to);
-  std::vector<std::string> resource_keys;
-  resource_keys.reserve(static_cast<size_t>(to_resources->size()));
-  for (const auto& r : *to_resources) resource_keys.push_back(identity(r, r.resource()));
-  for (auto& r : *Shape::resources(from)) {
-    std::string key = identity(r, r.resource());
-    const auto found = std::find(resource_keys.begin(), resource_keys.end(), key);
-    if (found == resource_keys.end()) {
-      *to_resources->Add() = std::move(r);
-      resource_keys.push_back(std::move(key));
-      continue;
-    }
-    auto& target = *to_resources->Mutable(static_cast<int>(found - resource_keys.begin()));
-    auto* to_scopes = Shape::scopes(target);
-    std::vector<std::string> scope_keys;
-    scope_keys.reserve(static_cast<size_t>(to_scopes->size()));
-    for (const auto& sc : *to_scopes) scope_keys.push_back(identity(sc, sc.scope()));
-    for (auto& sc : *Shape::scopes(r)) {
-      std::string scope_key = identity(sc, sc.scope());
-      const auto same = std::find(scope_keys.begin(), scope_keys.end(), scope_key);
-      if (same == scope_keys.end()) {
-        *to_scopes->Add() = std::move(sc);
-        scope_keys.push_back(std::move(scope_key));
-      } else {
-        move_all(Shape::items(*to_scopes->Mutable(static_cast<int>(same - scope_keys.begin()))), Shape::items(sc));
-      }
-    }
-  }
-  Shape::resources(from)->Clear();
+  add_or_merge<ResourceIdentity>(Shape::resources(to), Shape::resources(from), [](auto& target, auto& resource) {
+    add_or_merge<ScopeIdentity>(Shape::scopes(target), Shape::scopes(resource),
+                                [](auto& into, auto& scope) { move_all(Shape::items(into), Shape::items(scope)); });
+  });
 }
 
 }  // namespace

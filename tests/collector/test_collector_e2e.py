@@ -148,23 +148,7 @@ def attrs(item: dict) -> dict:
     return otelcol.attributes(item)
 
 
-def any_value(v: dict):
-    """OTLP/JSON AnyValue -> Python value."""
-    if "stringValue" in v:
-        return v["stringValue"]
-    if "intValue" in v:
-        return int(v["intValue"])
-    if "doubleValue" in v:
-        return float(v["doubleValue"])
-    if "boolValue" in v:
-        return bool(v["boolValue"])
-    if "arrayValue" in v:
-        return [any_value(x) for x in v["arrayValue"].get("values", [])]
-    if "kvlistValue" in v:
-        return {kv["key"]: any_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
-    if "bytesValue" in v:
-        return ("bytes", v["bytesValue"])
-    return None
+any_value = otelcol.any_value
 
 
 def n(v) -> int:

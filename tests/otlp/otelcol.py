@@ -306,3 +306,28 @@ def attributes(item: dict) -> dict:
         else:
             out[kv["key"]] = v
     return out
+
+
+def any_value(v: dict) -> Any:
+    """OTLP/JSON AnyValue -> the Python value (arrays as lists, kvlists as dicts, bytes as
+    ("bytes", base64 text)); an empty AnyValue is None."""
+    if "stringValue" in v:
+        return v["stringValue"]
+    if "intValue" in v:
+        return int(v["intValue"])
+    if "doubleValue" in v:
+        return float(v["doubleValue"])
+    if "boolValue" in v:
+        return bool(v["boolValue"])
+    if "arrayValue" in v:
+        return [any_value(x) for x in v["arrayValue"].get("values", [])]
+    if "kvlistValue" in v:
+        return {kv["key"]: any_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
+    if "bytesValue" in v:
+        return ("bytes", v["bytesValue"])
+    return None
+
+
+def plain_attributes(item: dict) -> dict:
+    """OTLP/JSON attribute list -> {key: python value}, nested values included."""
+    return {kv["key"]: any_value(kv.get("value", {})) for kv in item.get("attributes", [])}

@@ -332,25 +332,8 @@ def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]
 # ------------------------------------------------------------- through both collectors
 
 
-def any_value(v: Dict[str, Any]) -> Any:
-    """OTLP/JSON AnyValue -> the Python value the API was given."""
-    if "stringValue" in v:
-        return v["stringValue"]
-    if "intValue" in v:
-        return int(v["intValue"])
-    if "doubleValue" in v:
-        return float(v["doubleValue"])
-    if "boolValue" in v:
-        return bool(v["boolValue"])
-    if "arrayValue" in v:
-        return [any_value(x) for x in v["arrayValue"].get("values", [])]
-    if "kvlistValue" in v:
-        return {kv["key"]: any_value(kv.get("value", {})) for kv in v["kvlistValue"].get("values", [])}
-    raise AssertionError(f"unexpected AnyValue {v}")
-
-
-def json_attributes(item: Dict[str, Any]) -> Dict[str, Any]:
-    return {kv["key"]: any_value(kv.get("value", {})) for kv in item.get("attributes", [])}
+any_value = otelcol.any_value
+json_attributes = otelcol.plain_attributes
 
 
 def json_number(point: Dict[str, Any]) -> Any:
