@@ -122,26 +122,8 @@ def wait_for(probe, timeout: float = 15.0, what: str = "condition", collect: Col
         time.sleep(0.05)
 
 
-def json_lines(path: Path) -> list[dict]:
-    """Complete OTLP/JSON lines of the console exporter's file."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def items(records: list[dict], top: str) -> list[tuple[dict, dict, dict]]:
-    scopes_key, items_key = otelcol.SIGNALS[top]
-    out = []
-    for rec in records:
-        for rs in rec.get(top, []):
-            for ss in rs.get(scopes_key, []):
-                for item in ss.get(items_key, []):
-                    out.append((rs.get("resource", {}), ss.get("scope", {}), item))
-    return out
+json_lines = otelcol.json_lines
+items = otelcol.items
 
 
 def attrs(item: dict) -> dict:
@@ -273,8 +255,7 @@ def latest_metrics(found: list[tuple[dict, dict, dict]]) -> dict[str, dict]:
     return out
 
 
-def point_value(p: dict):
-    return n(p["asInt"]) if "asInt" in p else float(p["asDouble"])
+point_value = otelcol.point_value
 
 
 def check_metrics(found: list[tuple[dict, dict, dict]]) -> None:

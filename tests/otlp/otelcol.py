@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDER_CONFIG = ROOT / "tools" / "otelcol" / "builder-config.yaml"
@@ -247,22 +247,10 @@ class OtelCol:
 
         A last line that is still being written (no newline yet) is left out.
         """
-        out = []
-        for path in self.export_files():
-            text = path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            for line in lines[:-1] if not text.endswith("\n") else lines:
-                if line.strip():
-                    out.append(json.loads(line))
-        return out
+        return [rec for path in self.export_files() for rec in json_lines(path)]
 
     def _items(self, top: str) -> Iterator[tuple[dict, dict, dict]]:
-        scopes_key, items_key = SIGNALS[top]
-        for rec in self.records():
-            for rs in rec.get(top, []):
-                for ss in rs.get(scopes_key, []):
-                    for item in ss.get(items_key, []):
-                        yield rs.get("resource", {}), ss.get("scope", {}), item
+        return iter(items(self.records(), top))
 
     def spans(self) -> list[dict]:
         """Span dicts (OTLP/JSON: camelCase keys, hex ids, 64-bit ints as strings)."""
@@ -288,6 +276,36 @@ class OtelCol:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"condition not met within {timeout}s; collector log:\n{self.log_tail(limit=4000)}")
             time.sleep(interval)
+
+
+def json_lines(path: Path) -> list[dict]:
+    """The JSON objects of an OTLP/JSON lines file (a file exporter's, or our console
+    exporter's); a last line still being written (no newline yet) is left out."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def items(records: Iterable[dict], top: str) -> list[tuple[dict, dict, dict]]:
+    """(resource, scope, item) triples under `top` ('resourceSpans', 'resourceMetrics' or
+    'resourceLogs') of exported records, in order."""
+    scopes_key, items_key = SIGNALS[top]
+    out = []
+    for rec in records:
+        for rs in rec.get(top, []):
+            for ss in rs.get(scopes_key, []):
+                for item in ss.get(items_key, []):
+                    out.append((rs.get("resource", {}), ss.get("scope", {}), item))
+    return out
+
+
+def point_value(point: dict) -> int | float:
+    """The value of a sum or gauge data point (OTLP/JSON writes 64-bit integers as strings)."""
+    return int(point["asInt"]) if "asInt" in point else float(point.get("asDouble", 0.0))
 
 
 def attributes(item: dict) -> dict:

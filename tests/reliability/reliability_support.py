@@ -194,34 +194,15 @@ def settle(col: "otelcol.OtelCol", quiet: float = 1.0, timeout: float = 30.0) ->
         time.sleep(0.1)
 
 
-def json_lines(path: Path) -> list[dict]:
-    """Complete OTLP/JSON lines of a console exporter's file (a torn last line is left out)."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    if not text.endswith("\n"):
-        lines = lines[:-1]
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def items(records: Iterable[dict], top: str) -> list[tuple[dict, dict, dict]]:
-    scopes_key, items_key = otelcol.SIGNALS[top]
-    out = []
-    for rec in records:
-        for rs in rec.get(top, []):
-            for ss in rs.get(scopes_key, []):
-                for item in ss.get(items_key, []):
-                    out.append((rs.get("resource", {}), ss.get("scope", {}), item))
-    return out
+json_lines = otelcol.json_lines
+items = otelcol.items
 
 
 def attrs(item: dict) -> dict:
     return otelcol.attributes(item)
 
 
-def point_value(p: dict) -> float:
-    return int(p["asInt"]) if "asInt" in p else float(p["asDouble"])
+point_value = otelcol.point_value
 
 
 def latest_sum_points(metric_items: Iterable[tuple[dict, dict, dict]], name: str,

@@ -334,10 +334,7 @@ def run_ours(path: str) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]
 
 any_value = otelcol.any_value
 json_attributes = otelcol.plain_attributes
-
-
-def json_number(point: Dict[str, Any]) -> Any:
-    return int(point["asInt"]) if "asInt" in point else float(point.get("asDouble", 0.0))
+json_number = otelcol.point_value
 
 
 def run_ours_through_collectors(work: Path) -> Tuple[List[Span], Dict[str, Any], List[Dict[str, Any]]]:
