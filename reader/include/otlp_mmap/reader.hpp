@@ -14,6 +14,7 @@
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/messages.hpp"
 #include "otlp_mmap/ring.hpp"
+#include "otlp_mmap/ring_consumer.hpp"
 
 namespace otlp_mmap {
 
