@@ -14,6 +14,7 @@ import pytest
 from sdk_support import SMALL_RINGS
 
 import otlp_mmap.sdk as sdk
+from otlp_mmap.sdk import _env as sdk_env
 from otlp_mmap import _native
 
 
@@ -26,6 +27,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SMALL_RINGS.items():
         monkeypatch.setenv(name, value)
     _native._sdk_reset_warnings()
+    sdk_env._warned.clear()  # pylint: disable=protected-access  (warnings once per process)
 
 
 @pytest.fixture

@@ -85,18 +85,23 @@ def test_providers_take_the_file_from_the_environment(path: str, monkeypatch: py
     assert resource_of(path)["service.name"] == "env-service"
 
 
-def test_missing_file_is_a_clear_error() -> None:
+def test_missing_file_is_a_clear_error_in_strict_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(sdk.ConfigurationError, match="SDK_MMAP_EXPORTER_FILE"):
-        sdk.TracerProvider()
+        sdk.TracerProvider(strict=True)
     with pytest.raises(sdk.ConfigurationError, match="SDK_MMAP_EXPORTER_FILE"):
-        otlp_mmap.configure(set_global=False)
+        otlp_mmap.configure(set_global=False, strict=True)
+    monkeypatch.setenv("OTLP_MMAP_STRICT", "true")
+    with pytest.raises(sdk.ConfigurationError, match="SDK_MMAP_EXPORTER_FILE"):
+        sdk.LoggerProvider()
 
 
-def test_unusable_file_is_a_clear_error(tmp_path: Any) -> None:
+def test_unusable_file_is_a_clear_error_in_strict_mode(tmp_path: Any) -> None:
     bad = tmp_path / "not-mmap"
     bad.write_bytes(b"x" * 100)
-    with pytest.raises(sdk.ConfigurationError, match="cannot open"):
-        sdk.MeterProvider(str(bad))
+    with pytest.raises(sdk.ConfigurationError, match="cannot open") as info:
+        sdk.MeterProvider(str(bad), strict=True)
+    assert isinstance(info.value.__cause__, otlp_mmap.FormatError)
+    assert bad.read_bytes() == b"x" * 100
 
 
 def test_sdk_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,10 +180,10 @@ def test_entry_points_load_with_no_arguments(path: str) -> None:
     assert [e["body"] for e in data["events"]] == ["entry"]
 
 
-def test_entry_point_without_a_file_fails_clearly() -> None:
+def test_entry_point_without_a_file_fails_clearly_in_strict_mode() -> None:
     result = run_python(
         "from opentelemetry import trace; trace.get_tracer_provider()",
-        {"OTEL_PYTHON_TRACER_PROVIDER": "otlp_mmap"},
+        {"OTEL_PYTHON_TRACER_PROVIDER": "otlp_mmap", "OTLP_MMAP_STRICT": "true"},
     )
     assert result.returncode != 0
     assert "SDK_MMAP_EXPORTER_FILE" in result.stderr

@@ -197,11 +197,13 @@ def test_handler_options_formatter_and_filters(logger_provider: Any, path: str) 
     log.info("visible")
     log.info("a secret")
     log.debug("below the level")
-    handler.close()
+    handler.close()  # as logging.config.dictConfig does to every handler: it keeps working while attached
     log.info("after close")
-    (event,) = events(path)
-    assert event["body"] == "[INFO] visible"
-    assert event["attributes"] == {}
+    log.handlers[:] = []
+    log.info("after removal")
+    first, second = events(path)
+    assert first["body"] == "[INFO] visible" and second["body"] == "[INFO] after close"
+    assert first["attributes"] == {}
 
 
 def test_handler_with_another_provider_uses_the_api(path: str) -> None:
@@ -223,6 +225,7 @@ def test_handler_with_another_provider_uses_the_api(path: str) -> None:
     log.handlers[:] = [handler]
     log.propagate = False
     log.warning("to %s", "them")
+    log.handlers[:] = []
     handler.close()
     assert calls[0]["body"] == "to them" and calls[0]["severity_text"] == "WARN"
 

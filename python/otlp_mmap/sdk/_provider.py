@@ -11,6 +11,7 @@ collection thread is restarted.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import threading
@@ -86,7 +87,8 @@ def resolve_file(file: Optional[PathLike]) -> str:
 
 
 def open_writer(file: Optional[PathLike]) -> Writer:
-    """The process's Writer of the telemetry file (created on first use)."""
+    """The process's Writer of the telemetry file (created on first use). Raises
+    ConfigurationError (from the native error) when there is no file or it cannot be used."""
     path = resolve_file(file)
     key = os.path.realpath(path)
     with _writers_lock:
@@ -95,9 +97,95 @@ def open_writer(file: Optional[PathLike]) -> Writer:
             try:
                 writer = Writer(path)
             except (OSError, ValueError) as exc:
-                raise ConfigurationError(f"otlp_mmap: cannot open the telemetry file {path!r}: {exc}") from exc
+                reason, fix = explain(exc)
+                raise ConfigurationError(
+                    f"otlp_mmap: cannot open the telemetry file {path!r}: {reason} ({exc}). {fix}"
+                ) from exc
             _writers[key] = writer
+            _report_replaced_file(writer, path)
     return writer
+
+
+# A `writer=` value: the set-up failed already (configure() warned); make a no-op provider.
+NO_WRITER: Any = object()
+
+
+def open_writer_or_none(file: Optional[PathLike], strict: bool) -> Tuple[Optional[Writer], Optional[str]]:
+    """open_writer(), except that outside strict mode a failure gives (None, message) and ONE
+    warning per process for that path and reason, instead of raising into the application."""
+    try:
+        return open_writer(file), None
+    except ConfigurationError as exc:
+        if strict:
+            raise
+        message = str(exc).rstrip(".")
+        cause = exc.__cause__
+        path = "" if file is None else os.fspath(file)
+        key = f"setup:{path or os.environ.get(_env.SDK_MMAP_EXPORTER_FILE, '')}:{type(cause).__name__}"
+        _env.warn_once(
+            key,
+            "%s. Telemetry is OFF for this process: the SDK runs as a no-op (set OTLP_MMAP_STRICT=true, or "
+            "configure(strict=True), to raise instead).",
+            message,
+        )
+        return None, message
+
+
+def explain(exc: BaseException) -> Tuple[str, str]:
+    """Why the native writer refused a file, and what to do about it."""
+    # Local import: FormatError and NotInitializedError are ValueError subclasses.
+    from otlp_mmap._native import FormatError, NotInitializedError  # noqa: PLC0415
+
+    if isinstance(exc, NotInitializedError):
+        return (
+            "another process is still initialising it",
+            "Start the application again, or check for a writer that died while creating the file.",
+        )
+    if isinstance(exc, FormatError):
+        return (
+            "it is not a usable otlp-mmap file (another file, a corrupt file or an unsupported version)",
+            "Remove it or set SDK_MMAP_EXPORTER_FILE to another path; otlp-mmap never overwrites a file "
+            "it does not recognise.",
+        )
+    if isinstance(exc, FileNotFoundError):
+        return (
+            "its directory does not exist (or the path is a dangling symlink)",
+            "Create the directory, or set SDK_MMAP_EXPORTER_FILE to a path in an existing directory.",
+        )
+    if isinstance(exc, PermissionError):
+        return (
+            "it is not trusted or not accessible (owned by another user, group- or world-writable, a symlink, "
+            "or no permission)",
+            "Use a file this user owns with mode 0600 (or remove it to let the writer create one), and a "
+            "plain path rather than a symlink.",
+        )
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "the filesystem has no space for it",
+            "Free space, use a larger filesystem, or make the file smaller (OTLP_MMAP_*_SLOTS, "
+            "OTLP_MMAP_DICTIONARY_*_BYTES).",
+        )
+    if isinstance(exc, OSError):
+        return ("the system refused it", "Check the path and the filesystem.")
+    return ("a setting is not valid", "Fix the OTLP_MMAP_* setting named above.")
+
+
+def _report_replaced_file(writer: Writer, path: str) -> None:
+    """The native writer may have moved an unusable leftover file aside (a corrupt file, a
+    full dictionary) and created a fresh one: say so, once, with the old file's new name."""
+    for attribute in ("moved_aside_path", "rolled_over_path"):
+        moved = getattr(writer, attribute, None)
+        if moved:
+            reason = getattr(writer, "moved_aside_reason", None)
+            _env.warn_once(
+                f"moved:{path}:{moved}",
+                "otlp_mmap: the telemetry file %r could not be used%s; it was kept as %r and a fresh file was "
+                "created in its place",
+                path,
+                f" ({reason})" if reason else "",
+                str(moved),
+            )
+            return
 
 
 class ProviderBase:
@@ -112,18 +200,40 @@ class ProviderBase:
         schema_url: Optional[str] = None,
         writer: Optional[Writer] = None,
         shutdown_on_exit: bool = True,
+        strict: Optional[bool] = None,
     ) -> None:
         self._lock = threading.RLock()
         self._is_shutdown = False
         self._disabled = _env.sdk_disabled()
+        self._setup_error: Optional[str] = None
         self._schema_url = schema_url
         self._resource = Resource(build_resource_attributes(service_name, resource_attributes), schema_url)
         self._writer: Optional[Writer] = None
         self._resource_ref = 0
         if self._disabled:
             return
-        self._writer = writer if writer is not None else open_writer(file)
-        self._resource_ref = self._create_resource()
+        is_strict = _env.strict(strict)
+        if not is_strict:
+            _env.warn_about_exporter_settings()
+        if writer is NO_WRITER:
+            self._fail("the telemetry file could not be used (see the warning above)")
+            return
+        if writer is None:
+            writer, error = open_writer_or_none(file, is_strict)
+            if writer is None:
+                self._fail(error or "no telemetry file")
+                return
+        self._writer = writer
+        try:
+            self._resource_ref = self._create_resource()
+        except Exception as exc:  # pylint: disable=broad-except  (a failing file must not stop the app)
+            if is_strict:
+                raise ConfigurationError(f"otlp_mmap: cannot write into the telemetry file: {exc}") from exc
+            _env.warn_once(f"resource:{type(exc).__name__}", "otlp_mmap: cannot write the resource (%s); "
+                           "telemetry is OFF for this provider", exc)
+            self._writer = None
+            self._fail(str(exc))
+            return
         _providers.add(self)
         if shutdown_on_exit:
             ref = weakref.ref(self)
@@ -148,8 +258,15 @@ class ProviderBase:
 
     @property
     def disabled(self) -> bool:
-        """True when OTEL_SDK_DISABLED=true made this provider a no-op."""
+        """True when this provider is a no-op: OTEL_SDK_DISABLED=true, or the telemetry file
+        could not be used (see ``setup_error``)."""
         return self._disabled
+
+    @property
+    def setup_error(self) -> Optional[str]:
+        """Why this provider is a no-op although the SDK is enabled (no or an unusable
+        telemetry file), else None."""
+        return self._setup_error
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Records are written when they happen: there is nothing to flush."""
@@ -164,6 +281,11 @@ class ProviderBase:
         self._on_shutdown()
 
     # ---------------------------------------------------------------- internals
+
+    def _fail(self, reason: str) -> None:
+        """No writer: the provider is a no-op (its calls succeed and do nothing)."""
+        self._disabled = True
+        self._setup_error = reason
 
     def _w(self) -> Writer:
         """The writer of an enabled provider."""

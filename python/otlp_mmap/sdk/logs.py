@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from typing import Any, Dict, Mapping, Optional
 
 from opentelemetry import _logs as logs_api
 
 from otlp_mmap import _native
-from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
+from otlp_mmap.sdk import _env, _logging_config, _native_api  # noqa: F401  (_native_api connects the API)
 from otlp_mmap.sdk._provider import PathLike, ProviderBase, scope_key
 
 _logger = logging.getLogger("otlp_mmap.sdk")
@@ -62,7 +63,7 @@ OTLP_MMAP_FAST_LOG_RECORDS = "OTLP_MMAP_FAST_LOG_RECORDS"
 
 _factory_lock = threading.Lock()
 _factory: Any = None
-_factory_users = 0
+_factory_holders: "weakref.WeakSet[LoggingHandler]" = weakref.WeakSet()
 
 
 def _make_factory() -> Any:
@@ -123,16 +124,16 @@ def _message(record: logging.LogRecord) -> Any:
         return type(exc)
 
 
-def _acquire_fast_log_records() -> bool:
+def _acquire_fast_log_records(holder: "LoggingHandler") -> bool:
     """Installs the native LogRecord factory (while a LoggingHandler uses it) when the
     stdlib's own factory is in place. OTLP_MMAP_FAST_LOG_RECORDS=false turns this off."""
-    global _factory, _factory_users  # pylint: disable=global-statement
+    global _factory  # pylint: disable=global-statement
     if _env.get(OTLP_MMAP_FAST_LOG_RECORDS).lower() in ("0", "false", "no", "off"):
         return False
     with _factory_lock:
         current = logging.getLogRecordFactory()
         if _factory is not None and current is _factory:
-            _factory_users += 1
+            _factory_holders.add(holder)
             return True
         if current is not logging.LogRecord:
             return False
@@ -140,16 +141,23 @@ def _acquire_fast_log_records() -> bool:
         if factory is None:
             return False
         logging.setLogRecordFactory(factory)
-        _factory, _factory_users = factory, 1
+        _factory = factory
+        _factory_holders.clear()
+        _factory_holders.add(holder)
         return True
 
 
-def _release_fast_log_records() -> None:
-    global _factory, _factory_users  # pylint: disable=global-statement
+def _release_fast_log_records(holder: Optional["LoggingHandler"]) -> None:
+    """`holder` no longer needs the factory; nor do handlers that were closed and are
+    attached to no logger any more. The stdlib's factory is put back when none is left."""
+    global _factory  # pylint: disable=global-statement
     with _factory_lock:
-        if _factory_users > 0:
-            _factory_users -= 1
-        if _factory_users == 0 and _factory is not None:
+        if holder is not None:
+            _factory_holders.discard(holder)
+        for other in list(_factory_holders):
+            if other._closed_once and not _logging_config.attached_anywhere(other):  # noqa: SLF001
+                _factory_holders.discard(other)
+        if not _factory_holders and _factory is not None:
             if logging.getLogRecordFactory() is _factory:
                 logging.setLogRecordFactory(logging.LogRecord)
             _factory = None
@@ -188,6 +196,7 @@ class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
         schema_url: Optional[str] = None,
         writer: Optional[_native.Writer] = None,
         shutdown_on_exit: bool = True,
+        strict: Optional[bool] = None,
     ) -> None:
         super().__init__(
             file,
@@ -196,6 +205,7 @@ class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
             schema_url=schema_url,
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
+            strict=strict,
         )
         self._limits = limits if limits is not None else LogRecordLimits()
         self._loggers: Dict[Any, Any] = {}
@@ -300,7 +310,8 @@ class LoggingHandler(logging.Handler):
         self._provider = provider
         self._code_attributes = code_attributes
         self._native_bridge: Any = None
-        self._fast_records = fast_log_records and _acquire_fast_log_records()
+        self._closed_once = False
+        self._fast_records = fast_log_records and _acquire_fast_log_records(self)
         if isinstance(provider, LoggerProvider) and provider._active():  # pylint: disable=protected-access
             bridge = provider._bridge(self, code_attributes)  # pylint: disable=protected-access
             self._native_bridge = bridge
@@ -345,13 +356,23 @@ class LoggingHandler(logging.Handler):
     def _release(self) -> None:
         if self._fast_records:
             self._fast_records = False
-            _release_fast_log_records()
+            _release_fast_log_records(self)
 
     def close(self) -> None:
-        if self._native_bridge is not None:
-            self._native_bridge._set_enabled(False)  # pylint: disable=protected-access
-        self._release()
-        super().close()
+        """Tidies up (``logging.Handler.close``) without switching the handler off.
+
+        ``logging.config.dictConfig``/``fileConfig`` close every handler of the process,
+        also those that stay attached; like a stdlib handler, this one keeps writing the
+        records it still receives. It ends with the provider's shutdown. The native
+        LogRecord factory is given back when the handler is attached to no logger."""
+        self._closed_once = True
+        try:
+            if not _logging_config.attached_anywhere(self) and not _logging_config.is_kept(self):
+                self._release()
+            else:
+                _release_fast_log_records(None)  # prunes closed handlers that were detached since
+        finally:
+            super().close()
 
 
 __all__ = ["LogRecordLimits", "LoggerProvider", "LoggingHandler", "RESERVED_LOG_RECORD_ATTRIBUTES"]

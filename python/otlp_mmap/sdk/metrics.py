@@ -391,6 +391,7 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         schema_url: Optional[str] = None,
         writer: Optional[_native.Writer] = None,
         shutdown_on_exit: bool = True,
+        strict: Optional[bool] = None,
     ) -> None:
         super().__init__(
             file,
@@ -399,6 +400,7 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
             schema_url=schema_url,
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
+            strict=strict,
         )
         self._interval_ms = (
             float(export_interval_millis)

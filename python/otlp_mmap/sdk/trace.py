@@ -105,6 +105,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         schema_url: Optional[str] = None,
         writer: Optional[_native.Writer] = None,
         shutdown_on_exit: bool = True,
+        strict: Optional[bool] = None,
     ) -> None:
         super().__init__(
             file,
@@ -113,6 +114,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             schema_url=schema_url,
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
+            strict=strict,
         )
         self._sampler = _sampling.resolve(sampler)
         self._span_limits = span_limits if span_limits is not None else SpanLimits()
