@@ -20,9 +20,12 @@ How (the official SDK's ``_overwrite_logging_config_fns`` is the model, and this
 little more): ``logging.config.dictConfigClass`` (the documented way to customise
 ``dictConfig``) becomes a subclass whose ``configure()`` restores the handler, so it also
 covers ``dictConfig`` functions imported before the SDK was configured (gunicorn's
-``from logging.config import dictConfig``) and ``logging.config.listen``;
-``logging.config.fileConfig`` and ``logging.basicConfig`` are wrapped (a reference to them
-taken before ``configure()`` bypasses the wrapper, as with the official SDK).
+``from logging.config import dictConfig``) and ``logging.config.listen``. For ``fileConfig``
+its step that installs the loggers (``logging.config._install_loggers``, looked up at each
+call, present in CPython 3.8 to 3.14) is wrapped, for the same reason (gunicorn's
+``from logging.config import fileConfig``); where it is missing, ``fileConfig`` itself is.
+``logging.basicConfig`` is wrapped (a reference to it taken before ``configure()``, as in
+``from logging import basicConfig``, bypasses the wrapper, as with the official SDK).
 
 Only handlers attached by :func:`attach_to_root` (configure()) are kept; a handler the
 application removes itself (``root.removeHandler``) stays removed, and the handler is never
@@ -154,7 +157,12 @@ def install() -> None:
 
         KeepingDictConfigurator.__qualname__ = f"otlp_mmap.{base.__name__}"
         logging.config.dictConfigClass = KeepingDictConfigurator  # type: ignore[misc]
-        logging.config.fileConfig = _keeping(logging.config.fileConfig)
+        if callable(getattr(logging.config, "_install_loggers", None)):
+            # fileConfig's step that replaces root's handlers, looked up at each call: this also
+            # covers fileConfig functions imported before (gunicorn's glogging).
+            logging.config._install_loggers = _keeping(logging.config._install_loggers)  # type: ignore[attr-defined]
+        else:  # pragma: no cover  (a Python without it)
+            logging.config.fileConfig = _keeping(logging.config.fileConfig)
         logging.basicConfig = _aside(logging.basicConfig)  # type: ignore[assignment]
 
 
