@@ -30,7 +30,9 @@ def configure(*args: Any, **kwargs: Any) -> "Telemetry":
     """Sets up the OpenTelemetry SDK (traces, metrics, logs) writing into the telemetry file:
     see :func:`otlp_mmap.sdk.configure` for the arguments
     (``file=None, service_name=None, resource_attributes=None, *, traces, metrics, logs,
-    logging_handler, sampler, span_limits, export_interval_millis, set_global``)."""
+    logging_handler, sampler, span_limits, export_interval_millis, set_global, strict``).
+    Never raises for a missing or unusable file unless ``strict=True`` (or
+    ``OTLP_MMAP_STRICT=true``): one warning, and no-op providers."""
     from otlp_mmap.sdk import configure as _configure  # noqa: PLC0415  (imports opentelemetry-api)
 
     return _configure(*args, **kwargs)

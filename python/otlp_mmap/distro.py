@@ -12,9 +12,12 @@ installed one, the first winning). Ours are both named ``otlp_mmap``:
   ``SDK_MMAP_EXPORTER_FILE``; the standard ``OTEL_*`` variables apply).
 
 When another distro is installed too, set ``OTEL_PYTHON_DISTRO=otlp_mmap`` and
-``OTEL_PYTHON_CONFIGURATOR=otlp_mmap``. Without ``SDK_MMAP_EXPORTER_FILE`` the configurator
-fails with a clear message, which ``opentelemetry-instrument`` logs before running the
-application uninstrumented.
+``OTEL_PYTHON_CONFIGURATOR=otlp_mmap``. Without a usable ``SDK_MMAP_EXPORTER_FILE`` the
+configurator logs one warning (the path, the reason, the fix) and the application runs with
+no-op providers; with ``OTLP_MMAP_STRICT=true`` it raises, which ``opentelemetry-instrument``
+logs before running the application uninstrumented. Exporter options
+(``--traces_exporter console``, ``OTEL_*_EXPORTER``, ``OTEL_EXPORTER_OTLP_*``) give one
+warning: exporting is the job of ``otlp-mmap collect``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ Set up in code with :func:`otlp_mmap.configure`, or by configuration alone:
 * ``opentelemetry-instrument python app.py`` with this package installed: our distro and
   configurator set everything up (see :mod:`otlp_mmap.distro`).
 
-The file comes from ``SDK_MMAP_EXPORTER_FILE`` (or ``file=``).
+The file comes from ``SDK_MMAP_EXPORTER_FILE`` (or ``file=``). Set-up never raises into the
+application: a missing or unusable file gives one warning (through the ``otlp_mmap.sdk``
+logger) and no-op providers, unless strict mode (``strict=True``, ``OTLP_MMAP_STRICT=true``)
+asks for a ConfigurationError.
 """
 
 from otlp_mmap.sdk import _native_api  # noqa: F401  (connects the native types to the API first)

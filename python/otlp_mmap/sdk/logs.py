@@ -184,7 +184,8 @@ class LogRecordLimits:
 
 
 class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
-    """A logger provider writing into an otlp-mmap file (constructible with no arguments)."""
+    """A logger provider writing into an otlp-mmap file (constructible with no arguments; a
+    no-op after one warning when the file is missing or unusable, unless ``strict=True``)."""
 
     def __init__(
         self,

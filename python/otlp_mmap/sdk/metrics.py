@@ -372,7 +372,8 @@ class Meter(metrics_api.Meter):
 
 
 class MeterProvider(ProviderBase, metrics_api.MeterProvider):
-    """A meter provider writing into an otlp-mmap file (constructible with no arguments).
+    """A meter provider writing into an otlp-mmap file (constructible with no arguments; a
+    no-op after one warning when the file is missing or unusable, unless ``strict=True``).
 
     ``export_interval_millis`` (default ``OTEL_METRIC_EXPORT_INTERVAL``, 60000) is how often
     observable callbacks run; ``exemplar_filter`` (default ``OTEL_METRICS_EXEMPLAR_FILTER``,

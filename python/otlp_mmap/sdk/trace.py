@@ -91,7 +91,9 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
     Constructible with no arguments: the file comes from ``SDK_MMAP_EXPORTER_FILE``, the
     resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, the sampler from
     ``OTEL_TRACES_SAMPLER`` / ``_ARG``, the limits from the standard variables. With
-    ``OTEL_SDK_DISABLED=true`` it hands out no-op tracers.
+    ``OTEL_SDK_DISABLED=true`` it hands out no-op tracers, and so it does (after one warning)
+    when the file is missing or unusable, unless ``strict=True`` (or ``OTLP_MMAP_STRICT=true``)
+    makes that a ConfigurationError.
     """
 
     def __init__(
