@@ -111,24 +111,75 @@ uint64_t MappedFile::refresh_size() {
   return known_size_.load(std::memory_order_acquire);
 }
 
+void MappedFile::set_reserved(uint64_t bytes) {
+  uint64_t cur = reserved_.load(std::memory_order_relaxed);
+  while (bytes > cur && !reserved_.compare_exchange_weak(cur, bytes, std::memory_order_acq_rel)) {
+  }
+}
+
+namespace {
+
+// fallocate mode 0: allocates [off, off + len) and extends the file if that ends beyond it;
+// never shrinks. Returns 0 or the errno.
+int allocate(int fd, uint64_t off, uint64_t len) {
+  for (;;) {
+    if (::fallocate(fd, 0, static_cast<off_t>(off), static_cast<off_t>(len)) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+bool cannot_reserve(int err) { return err == EOPNOTSUPP || err == ENOSYS; }
+
+}  // namespace
+
 bool MappedFile::ensure_size(uint64_t needed, uint64_t chunk) {
-  if (needed <= known_size()) return true;
-  if (needed > window_) return false;
+  if (needed <= reserved()) return true;
+  if (needed > window_) {
+    last_grow_errno_.store(0, std::memory_order_relaxed);
+    return false;
+  }
   std::lock_guard<std::mutex> lock(grow_mu_);
-  uint64_t cur = refresh_size();
-  if (needed <= cur) return true;
+  const uint64_t from = reserved();
+  if (needed <= from) return true;
   uint64_t target = needed;
   if (chunk > 0) target = std::min(window_, (needed + chunk - 1) / chunk * chunk);
-  // fallocate only ever extends a file, so two processes growing at once cannot shrink
-  // each other's work (ftruncate could). Fall back to a locked grow-only ftruncate.
-  if (::fallocate(fd_, 0, static_cast<off_t>(cur), static_cast<off_t>(target - cur)) != 0) {
-    if (::flock(fd_, LOCK_EX) != 0) return false;
-    struct stat st {};
-    bool ok = ::fstat(fd_, &st) == 0;
-    if (ok && static_cast<uint64_t>(st.st_size) < target) ok = ::ftruncate(fd_, static_cast<off_t>(target)) == 0;
-    ::flock(fd_, LOCK_UN);
-    if (!ok) return false;
+  // Reserve from what we know is backed, not from the current size: another process may
+  // have extended the file sparsely (an older writer, another implementation), and a store
+  // into a hole on a full file system is a SIGBUS. fallocate only ever extends a file, so
+  // two processes growing it at once cannot shrink each other's work (ftruncate could).
+  int err = allocate(fd_, from, target - from);
+  if (err != 0 && target > needed && !cannot_reserve(err)) {
+    // Nearly full: the rounded-up chunk may not fit where the entry itself does.
+    target = needed;
+    err = allocate(fd_, from, target - from);
   }
+  if (err == 0) {
+    set_reserved(target);
+    refresh_size();
+    return true;
+  }
+  if (!cannot_reserve(err)) {
+    // No space (ENOSPC, EDQUOT, EFBIG) or another failure: growth fails. Never ftruncate
+    // here: that would extend the file with holes that a store could not fill. A failed
+    // fallocate may have extended the file partly on some file systems; only fstat's
+    // size is trusted from now on, and nothing beyond `from` is assumed reserved.
+    last_grow_errno_.store(err, std::memory_order_relaxed);
+    refresh_size();
+    return false;
+  }
+  // The file system cannot reserve blocks at all: a locked grow-only ftruncate (sparse; a
+  // store into it can still fail if that file system fills up, documented).
+  if (::flock(fd_, LOCK_EX) != 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd_, &st) == 0;
+  if (ok && static_cast<uint64_t>(st.st_size) < target) ok = ::ftruncate(fd_, static_cast<off_t>(target)) == 0;
+  const int truncate_err = ok ? 0 : errno;
+  ::flock(fd_, LOCK_UN);
+  if (!ok) {
+    last_grow_errno_.store(truncate_err, std::memory_order_relaxed);
+    return false;
+  }
+  set_reserved(target);
   return refresh_size() >= needed;
 }
 

@@ -403,7 +403,7 @@ int64_t KeyCache::get(Writer& w, PyObject* key, std::string_view utf8, Scratch* 
     if (PyObject* hit = PyDict_GetItemWithError(map_.ptr(), key)) return PyLong_AsLongLong(hit);
     if (PyErr_Occurred()) throw_current();
   }
-  int64_t ref = w.intern(utf8);
+  int64_t ref = w.intern_string(utf8);
   if (ref != 0 && cacheable) {
     if (s != nullptr) {
       s->new_keys.emplace_back(key, ref);

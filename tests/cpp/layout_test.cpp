@@ -174,7 +174,7 @@ TEST(Layout, ForeignFileIsRefusedAndLeftUntouched) {
     Writer::open(dir.file(), testing::small_config());
     FAIL() << "expected FileError";
   } catch (const FileError& e) {
-    EXPECT_EQ(e.code(), FileError::Code::kUnsupported) << e.what();
+    EXPECT_EQ(e.code(), FileError::Code::kCorrupt) << e.what();
   }
   EXPECT_EQ(std::filesystem::file_size(dir.file()), junk.size() * 10);
 }
@@ -249,7 +249,7 @@ TEST(Layout, FileOfAnotherUserIsRefusedUnlessTrusted) {
   }
   EXPECT_THROW(Reader::open(dir.file()), FileError);
   auto c = testing::small_config();
-  c.trust_any_owner = true;
+  c.trust.any_owner = true;
   EXPECT_NO_THROW(Writer::open(dir.file(), c));
   ReaderOptions o;
   o.trust_any_owner = true;

@@ -20,7 +20,7 @@ class FileError : public std::runtime_error {
     kNotInitialized,  // exists but no writer has published version 1 yet (retry later)
     kUnsupported,     // another protocol version
     kCorrupt,         // too short, bad geometry, out-of-bounds offsets
-    kIo,              // a system call failed
+    kIo,              // a system call failed (also: no space on the file system)
     kUntrusted,       // not a regular file, or owned by someone else
   };
   FileError(Code code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
@@ -73,9 +73,18 @@ class MappedFile {
   // Size of the file as last observed by this process.
   uint64_t known_size() const { return known_size_.load(std::memory_order_acquire); }
   uint64_t refresh_size();
-  // Makes the file at least `needed` bytes long (rounded up to `chunk`), within the window.
-  // Concurrent growth by other processes is safe: the file is only ever extended.
+  // Makes the first `needed` bytes safe to store into: the file at least that long AND its
+  // blocks reserved (fallocate), rounded up to `chunk` within the window, so that a store
+  // can never raise SIGBUS on a full file system. Concurrent growth by other processes is
+  // safe: the file is only ever extended. Returns false when the window is exhausted or the
+  // file system has no space (then nothing was written and the file was never ftruncated);
+  // last_grow_errno() tells which error it was (0 for the window).
   bool ensure_size(uint64_t needed, uint64_t chunk);
+  // Declares the first `bytes` of the file reserved (the writer did it when it created or
+  // adopted the file), so ensure_size starts reserving from there.
+  void set_reserved(uint64_t bytes);
+  uint64_t reserved() const { return reserved_.load(std::memory_order_acquire); }
+  int last_grow_errno() const { return last_grow_errno_.load(std::memory_order_relaxed); }
 
   template <class T>
   std::atomic_ref<T> atomic_at(uint64_t offset) const {
@@ -91,6 +100,10 @@ class MappedFile {
   bool writable_ = true;
   uint64_t identity_ = 0;
   std::atomic<uint64_t> known_size_{0};
+  // Bytes from offset 0 known to have real blocks behind them (fallocate succeeded, or the
+  // file system cannot reserve blocks at all and this is simply the size we extended to).
+  std::atomic<uint64_t> reserved_{0};
+  std::atomic<int> last_grow_errno_{0};
   std::mutex grow_mu_;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 
 #include "otlp_mmap/file.hpp"
+#include "otlp_mmap/file_trust.hpp"
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/messages.hpp"
 #include "otlp_mmap/ring.hpp"
@@ -31,8 +33,18 @@ struct WriterConfig {
   // events (the add_event extension) go to the events ring as log records carrying the
   // span's context, the way other implementations record them. OTLP_MMAP_EXTENSIONS=none.
   bool extensions = true;
-  // Adopt an existing file owned by another user (refused by default).
-  bool trust_any_owner = false;
+  // Which existing files may be adopted: owner, group/world-writable, symbolic links
+  // (OTLP_MMAP_TRUST_ANY_OWNER, OTLP_MMAP_ALLOW_SHARED_WRITABLE, OTLP_MMAP_FOLLOW_SYMLINKS).
+  TrustPolicy trust;
+  // Bound on the memory of the in-process interning cache: key bytes plus an estimate of
+  // the per-entry overhead. When an entry would exceed it the cache starts afresh, so a
+  // later identical entry may be appended to the file again (bounded duplication).
+  // OTLP_MMAP_INTERN_CACHE_BYTES; 0 disables the cache.
+  uint64_t intern_cache_bytes = uint64_t{16} << 20;
+  // Largest dictionary entry this writer appends: a longer string is cut at a UTF-8
+  // boundary (counted in truncated_values), a longer message is refused (ref 0, counted in
+  // dropped_unencodable). OTLP_MMAP_MAX_ENTRY_BYTES.
+  uint64_t max_entry_bytes = uint64_t{64} << 10;
 
   // Defaults overridden by OTLP_MMAP_* environment variables (see docs/FORMAT.md).
   // Throws std::invalid_argument naming the variable when a value is malformed.
@@ -52,8 +64,11 @@ inline bool written(WriteStatus s) { return s == WriteStatus::kWritten || s == W
 
 class Writer {
  public:
-  // Opens `path`, creating and initialising it if needed. Safe against other processes
-  // opening the same file at the same time. One Writer per file per process is shared.
+  // Opens `path`, creating it if needed. Safe against other processes opening the same file
+  // at the same time. One Writer per file per process is shared. A new file is built
+  // completely (blocks reserved) before it appears at the path; an existing file is adopted
+  // if valid, moved aside if it is a broken file of ours, refused (FileError kCorrupt) if it
+  // is anything else, and replaced by a fresh one if its dictionary is (nearly) full.
   static std::shared_ptr<Writer> open(const std::string& path, const WriterConfig& config = WriterConfig::from_env());
 
   Writer(const Writer&) = delete;
@@ -64,11 +79,21 @@ class Writer {
   const FileLayout& file_layout() const { return layout_; }
   const WriterConfig& config() const { return config_; }
   bool created_file() const { return created_; }
+  // Where a broken file of ours found at the path was moved (bytes unchanged) before a fresh
+  // one was created; empty if none.
+  const std::string& moved_aside_path() const { return moved_aside_; }
+  // True when the file at the path had a full dictionary and was replaced by a fresh one.
+  bool rolled_over() const { return rolled_over_; }
+  // Where that full file was kept because it still held unread records; empty if none.
+  const std::string& full_file_path() const { return full_aside_; }
 
   // A dictionary entry holding exactly `payload`; the same bytes always give the same ref
   // (entries are untyped, so a string and a message with identical bytes may share one).
-  // Returns 0 when the dictionary is full.
+  // Returns 0 when the dictionary is full or `payload` is longer than max_entry_bytes.
   int64_t intern(std::string_view payload);
+  // A string entry: like intern, but a string longer than max_entry_bytes is cut at a UTF-8
+  // character boundary (counted in truncated_values) instead of refused.
+  int64_t intern_string(std::string_view s);
 
   // Dictionary messages; attribute order does not matter (sorted by key before encoding).
   int64_t create_resource(ResourceView r);
@@ -81,11 +106,19 @@ class Writer {
 
   WriterCounters counters() const;
 
+  // What open found and did; defined and used only inside the writer (writer_open.cpp).
+  struct Opened;
+  // Entries this process could not append because the dictionary's window was exhausted or
+  // the file system had no space for it to grow.
+  uint64_t dictionary_full_count() const { return dictionary_full_.load(std::memory_order_relaxed); }
+  // Memory the interning cache accounts for now (key bytes + per-entry estimate).
+  uint64_t cache_bytes() const;
+
   // Resets in-process locks in a forked child (a parent thread may have held them).
   void after_fork_in_child();
 
  private:
-  Writer(std::unique_ptr<MappedFile> file, FileLayout layout, WriterConfig config, bool created);
+  explicit Writer(Opened&& o);
 
   // Writes one record that must fit a slot; `encoded` is encoded_size(v), which the
   // callers have already computed to decide whether the record fits.
@@ -98,20 +131,30 @@ class Writer {
   WriteStatus write_span_attributes(const SpanEventView& base, std::span<const KeyValueView> attrs, bool& truncated);
   void count(uint64_t field, uint64_t n = 1);
   int64_t append_entry(std::string_view payload);
+  int64_t intern_locked(std::string_view payload);
+  void remember(std::string_view payload, int64_t ref);
   WriteStatus note(WriteStatus s);
 
   std::unique_ptr<MappedFile> file_;
   FileLayout layout_;
   WriterConfig config_;
-  bool created_;
+  bool created_ = false;
+  bool rolled_over_ = false;
+  std::string moved_aside_;
+  std::string full_aside_;
   std::array<Ring, 3> rings_;
+  std::atomic<uint64_t> dictionary_full_{0};
+  // After growth failed for lack of space, further appends fail fast (no `end` bump, no
+  // system call) until this steady-clock time in nanoseconds, then growth is tried again.
+  std::atomic<int64_t> grow_retry_after_ns_{0};
 
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::mutex intern_mu_;
+  mutable std::mutex intern_mu_;
   std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> interned_;
+  uint64_t cache_bytes_ = 0;  // guarded by intern_mu_
 };
 
 }  // namespace otlp_mmap

@@ -1,0 +1,367 @@
+// Fitting records to slots and writing them: a record is never claimed unless it fits
+// (FORMAT.md §9.5); what does not fit is shortened, split or dropped, and counted.
+#include <algorithm>
+#include <span>
+#include <vector>
+
+#include "otlp_mmap/slot_record.hpp"
+#include "otlp_mmap/writer.hpp"
+#include "writer_internal.hpp"
+
+namespace otlp_mmap {
+
+using layout::RingKind;
+namespace dh = layout::dictionary_header;
+using writer_detail::utf8_prefix;
+
+namespace {
+
+// Whether the record `v` (length prefix included) fits a slot of `slot` bytes.
+template <class View>
+bool fits(const View& v, uint64_t slot) {
+  return slot_record::fits(encoded_size(v), slot);
+}
+
+// Shortens a value to `limit`: strings and bytes to `limit` bytes, arrays and kvlists to
+// limit/8 elements. Returns whether anything changed.
+bool shorten(AnyValueView& v, uint64_t limit) {
+  using K = AnyValueView::Kind;
+  switch (v.kind) {
+    case K::kString: {
+      auto p = utf8_prefix(v.bytes, limit);
+      bool changed = p.size() != v.bytes.size();
+      v.bytes = p;
+      return changed;
+    }
+    case K::kBytes: {
+      bool changed = v.bytes.size() > limit;
+      v.bytes = v.bytes.substr(0, std::min<uint64_t>(limit, v.bytes.size()));
+      return changed;
+    }
+    case K::kArray: {
+      bool changed = v.array.size() > limit / 8;
+      v.array = v.array.first(std::min<uint64_t>(limit / 8, v.array.size()));
+      return changed;
+    }
+    case K::kKvList: {
+      bool changed = v.kvlist.size() > limit / 8;
+      v.kvlist = v.kvlist.first(std::min<uint64_t>(limit / 8, v.kvlist.size()));
+      return changed;
+    }
+    default: return false;
+  }
+}
+
+uint64_t longest(const AnyValueView& v) {
+  using K = AnyValueView::Kind;
+  switch (v.kind) {
+    case K::kString:
+    case K::kBytes: return v.bytes.size();
+    case K::kArray: return 8 * v.array.size();
+    case K::kKvList: return 8 * v.kvlist.size();
+    default: return 0;
+  }
+}
+
+// Largest limit in [0, hi] for which fits(limit) holds, or -1 if none does.
+template <class F>
+int64_t largest_fitting(uint64_t hi, F&& fits_with) {
+  if (!fits_with(0)) return -1;
+  uint64_t lo = 0;  // fits
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (fits_with(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return static_cast<int64_t>(lo);
+}
+
+// Largest prefix length k in [0, n] for which fits(k) holds (fits(0) is assumed true).
+template <class F>
+size_t largest_prefix(size_t n, F&& fits_with) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo + 1) / 2;
+    if (fits_with(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+struct Shortened {
+  std::vector<KeyValueView> attrs;
+  uint64_t changed = 0;
+};
+
+Shortened shorten_all(std::span<const KeyValueView> in, uint64_t limit) {
+  Shortened s{std::vector<KeyValueView>(in.begin(), in.end()), 0};
+  for (auto& kv : s.attrs) s.changed += shorten(kv.value, limit) ? 1 : 0;
+  return s;
+}
+
+uint64_t longest_of(std::span<const KeyValueView> attrs) {
+  uint64_t m = 0;
+  for (const auto& kv : attrs) m = std::max(m, longest(kv.value));
+  return m;
+}
+
+}  // namespace
+
+WriteStatus Writer::note(WriteStatus s) {
+  if (s == WriteStatus::kDroppedUnencodable) count(dh::kDroppedUnencodable);
+  return s;
+}
+
+template <class View>
+WriteStatus Writer::write_one(RingKind kind, const View& v, uint64_t n) {
+  const Ring& ring = rings_[static_cast<size_t>(kind)];
+  // Never claim a slot for a record that does not fit: an unpublished slot stalls the
+  // reader, which is exactly how the protocol's first implementation jams its rings.
+  if (!slot_record::fits(n, ring.buffer_size())) return WriteStatus::kDroppedUnencodable;
+  int64_t idx = -1;
+  if (ring.claim(idx, config_.full_ring_retries) != Ring::Claim::kOk) {
+    count(layout::dropped_full_field(kind));
+    return WriteStatus::kDroppedFull;
+  }
+  uint8_t* slot = ring.slot(idx);
+  wire::Encoder e(slot + slot_record::write_prefix(slot, n));
+  encode(v, e);
+  if (!ring.publish(idx)) {
+    count(dh::kDroppedSkipped);
+    return WriteStatus::kDroppedSkipped;
+  }
+  return WriteStatus::kWritten;
+}
+
+WriteStatus Writer::write(const MeasurementView& m) {
+  const uint64_t slot = rings_[2].buffer_size();
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(m); slot_record::fits(n, slot)) return write_one(RingKind::kMeasurements, m, n);
+  // Shorten every long value to the same limit: deterministic, so one oversized series
+  // stays one series.
+  MeasurementView t = m;
+  int64_t limit = largest_fitting(longest_of(m.attributes), [&](uint64_t l) {
+    auto s = shorten_all(m.attributes, l);
+    t.attributes = s.attrs;
+    return fits(t, slot);
+  });
+  if (limit < 0) return note(WriteStatus::kDroppedUnencodable);
+  auto s = shorten_all(m.attributes, static_cast<uint64_t>(limit));
+  t.attributes = s.attrs;
+  count(dh::kTruncatedValues, s.changed);
+  WriteStatus st = write_one(RingKind::kMeasurements, t);
+  return st == WriteStatus::kWritten ? WriteStatus::kWrittenTruncated : st;
+}
+
+WriteStatus Writer::write(const EventView& ev) {
+  const uint64_t slot = rings_[0].buffer_size();
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(ev); slot_record::fits(n, slot)) return write_one(RingKind::kEvents, ev, n);
+  EventView t = ev;
+  const AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
+  AnyValueView b;
+  t.body = ev.body != nullptr ? &b : nullptr;
+  Shortened s;
+  uint64_t changed = 0;
+  // 1. Every attribute kept: shorten all long values (and the body) to one limit.
+  auto with_limit = [&](uint64_t l) {
+    s = shorten_all(ev.attributes, l);
+    b = body;
+    changed = s.changed + ((ev.body != nullptr && shorten(b, l)) ? 1 : 0);
+    t.attributes = s.attrs;
+    return fits(t, slot);
+  };
+  int64_t limit = largest_fitting(std::max(longest_of(ev.attributes), longest(body)), with_limit);
+  if (limit >= 0) {
+    with_limit(static_cast<uint64_t>(limit));
+  } else {
+    // 2. Too many attributes to fit even empty: keep the leading ones whole, count the
+    // rest as dropped, and give the body whatever room is left.
+    t.severity_text = utf8_prefix(ev.severity_text, 64);
+    b = body;
+    shorten(b, 0);
+    size_t k = largest_prefix(ev.attributes.size(), [&](size_t n) {
+      t.attributes = ev.attributes.first(n);
+      return fits(t, slot);
+    });
+    t.attributes = ev.attributes.first(k);
+    t.dropped_attributes_count = ev.dropped_attributes_count + static_cast<uint32_t>(ev.attributes.size() - k);
+    int64_t body_limit = largest_fitting(longest(body), [&](uint64_t l) {
+      b = body;
+      shorten(b, l);
+      return fits(t, slot);
+    });
+    if (body_limit < 0) return note(WriteStatus::kDroppedUnencodable);
+    b = body;
+    changed = shorten(b, static_cast<uint64_t>(body_limit)) ? 1 : 0;
+  }
+  count(dh::kTruncatedValues, changed);
+  WriteStatus st = write_one(RingKind::kEvents, t);
+  return st == WriteStatus::kWritten ? WriteStatus::kWrittenTruncated : st;
+}
+
+// Writes `attrs` as UpdateAttributes records of the span in `base`, as many per record
+// as fit; a single attribute too large for a record of its own is shortened.
+WriteStatus Writer::write_span_attributes(const SpanEventView& base, std::span<const KeyValueView> attrs,
+                                          bool& truncated) {
+  const uint64_t slot = rings_[1].buffer_size();
+  SpanEventView u;
+  u.type = SpanEventType::kAttributes;
+  u.trace_id = base.trace_id;
+  u.span_id = base.span_id;
+  u.scope_ref = base.scope_ref;
+  WriteStatus worst = WriteStatus::kWritten;
+  while (!attrs.empty()) {
+    size_t k = largest_prefix(attrs.size(), [&](size_t n) {
+      u.attributes = attrs.first(n);
+      return fits(u, slot);
+    });
+    WriteStatus st;
+    if (k > 0) {
+      u.attributes = attrs.first(k);
+      st = write_one(RingKind::kSpans, u);
+    } else {
+      k = 1;
+      KeyValueView one = attrs[0];
+      int64_t limit = largest_fitting(longest(one.value), [&](uint64_t l) {
+        KeyValueView c = attrs[0];
+        shorten(c.value, l);
+        one = c;
+        u.attributes = std::span<const KeyValueView>(&one, 1);
+        return fits(u, slot);
+      });
+      if (limit < 0) {
+        st = note(WriteStatus::kDroppedUnencodable);
+      } else {
+        one = attrs[0];
+        shorten(one.value, static_cast<uint64_t>(limit));
+        u.attributes = std::span<const KeyValueView>(&one, 1);
+        count(dh::kTruncatedValues);
+        truncated = true;
+        st = write_one(RingKind::kSpans, u);
+      }
+    }
+    if (!written(st)) worst = st;
+    attrs = attrs.subspan(k);
+  }
+  return worst;
+}
+
+WriteStatus Writer::write(const SpanEventView& s) {
+  if (s.type == SpanEventType::kAddEvent && !config_.extensions) {
+    // Plain-protocol form of a span event: a log record carrying the span's context.
+    EventView e;
+    e.scope_ref = s.scope_ref;
+    e.time_unix_nano = s.event_time_unix_nano;
+    e.event_name_ref = intern_string(s.name);
+    e.span_context = {true, s.trace_id, s.span_id, 1};
+    e.attributes = s.attributes;
+    return write(e);
+  }
+  const uint64_t slot = rings_[1].buffer_size();
+  // The common case: the record fits as it is (its size is computed once).
+  if (const uint64_t n = encoded_size(s); slot_record::fits(n, slot)) return write_one(RingKind::kSpans, s, n);
+  SpanEventView t = s;
+  bool truncated = false;
+  auto finish = [&](WriteStatus st) {
+    if (st == WriteStatus::kWritten && truncated) return WriteStatus::kWrittenTruncated;
+    return st;
+  };
+  // Shortens a text field of `t` to fit, or reports that nothing fits.
+  auto fit_text = [&](std::string_view original, std::string_view& field) {
+    int64_t l = largest_fitting(original.size(), [&](uint64_t n) {
+      field = utf8_prefix(original, n);
+      return fits(t, slot);
+    });
+    if (l < 0) return false;
+    field = utf8_prefix(original, static_cast<uint64_t>(l));
+    if (field.size() != original.size()) {
+      count(dh::kTruncatedValues);
+      truncated = true;
+    }
+    return true;
+  };
+
+  switch (s.type) {
+    case SpanEventType::kStart: {
+      // A start that is too large becomes a start with the attributes that fit, followed
+      // by attribute updates for the rest; the reader merges them into one span.
+      t.attributes = {};
+      t.trace_state = utf8_prefix(s.trace_state, 1024);
+      if (!fits(t, slot) && !fit_text(s.name, t.name)) return note(WriteStatus::kDroppedUnencodable);
+      size_t k = largest_prefix(s.attributes.size(), [&](size_t n) {
+        t.attributes = s.attributes.first(n);
+        return fits(t, slot);
+      });
+      t.attributes = s.attributes.first(k);
+      WriteStatus st = write_one(RingKind::kSpans, t);
+      if (!written(st)) return st;
+      WriteStatus rest = write_span_attributes(s, s.attributes.subspan(k), truncated);
+      return finish(written(rest) ? st : rest);
+    }
+    case SpanEventType::kAttributes: return finish(write_span_attributes(s, s.attributes, truncated));
+    case SpanEventType::kName:
+      if (!fit_text(s.name, t.name)) return note(WriteStatus::kDroppedUnencodable);
+      return finish(write_one(RingKind::kSpans, t));
+    case SpanEventType::kEnd:
+      if (!fit_text(s.status_message, t.status_message)) return note(WriteStatus::kDroppedUnencodable);
+      return finish(write_one(RingKind::kSpans, t));
+    case SpanEventType::kAddEvent: {
+      t.attributes = {};
+      if (!fits(t, slot) && !fit_text(s.name, t.name)) return note(WriteStatus::kDroppedUnencodable);
+      size_t k = largest_prefix(s.attributes.size(), [&](size_t n) {
+        t.attributes = s.attributes.first(n);
+        return fits(t, slot);
+      });
+      t.attributes = s.attributes.first(k);
+      t.dropped_attributes_count = s.dropped_attributes_count + static_cast<uint32_t>(s.attributes.size() - k);
+      truncated = truncated || k < s.attributes.size();
+      return finish(write_one(RingKind::kSpans, t));
+    }
+    case SpanEventType::kLink: {
+      WriteStatus worst = WriteStatus::kWritten;
+      std::span<const LinkView> links = s.links;
+      while (!links.empty()) {
+        size_t k = largest_prefix(links.size(), [&](size_t n) {
+          t.links = links.first(n);
+          return fits(t, slot);
+        });
+        LinkView cut;
+        if (k == 0) {
+          // One link with too many attributes: keep those that fit, count the rest.
+          k = 1;
+          cut = links[0];
+          t.links = std::span<const LinkView>(&cut, 1);
+          size_t a = largest_prefix(links[0].attributes.size(), [&](size_t n) {
+            cut.attributes = links[0].attributes.first(n);
+            return fits(t, slot);
+          });
+          cut.attributes = links[0].attributes.first(a);
+          cut.dropped_attributes_count += static_cast<uint32_t>(links[0].attributes.size() - a);
+          truncated = true;
+          if (!fits(t, slot)) {
+            worst = note(WriteStatus::kDroppedUnencodable);
+            links = links.subspan(1);
+            continue;
+          }
+        } else {
+          t.links = links.first(k);
+        }
+        WriteStatus st = write_one(RingKind::kSpans, t);
+        if (!written(st)) worst = st;
+        links = links.subspan(k);
+      }
+      return finish(worst);
+    }
+    case SpanEventType::kNone: break;
+  }
+  return note(WriteStatus::kDroppedUnencodable);
+}
+
+}  // namespace otlp_mmap
