@@ -243,17 +243,45 @@ def test_unexpected_failure_inside_configure_is_a_warning(
         otlp_mmap.configure(path, set_global=False, strict=True, logging_handler=True)
 
 
-def test_a_replaced_leftover_file_is_reported_once(warnings_of_sdk: pytest.LogCaptureFixture) -> None:
-    """When the native writer moved an unusable file aside (a newer native module), its new
-    name is logged once; without the attribute nothing is said."""
-    _provider._report_replaced_file(SimpleNamespace(), "/x/t.mmap")  # type: ignore[arg-type]
+def test_a_replaced_file_is_reported_once(warnings_of_sdk: pytest.LogCaptureFixture) -> None:
+    """When the native writer moved a broken file aside or replaced a full one (a native
+    module that reports it), the old file's new name is logged once; a native module that
+    does not report it gives no warning."""
+    _provider._report_replaced_file(SimpleNamespace(), "/x/t.mmap")
+    _provider._report_replaced_file(SimpleNamespace(moved_aside_path="", rolled_over=False), "/x/t.mmap")
     assert not warnings_of_sdk.records
-    moved = SimpleNamespace(moved_aside_path="/x/t.mmap.corrupt-20261202T130000", moved_aside_reason="corrupt")
-    _provider._report_replaced_file(moved, "/x/t.mmap")  # type: ignore[arg-type]
-    _provider._report_replaced_file(moved, "/x/t.mmap")  # type: ignore[arg-type]
+    moved = SimpleNamespace(moved_aside_path="/x/t.mmap.corrupt-20261202T130000")
+    _provider._report_replaced_file(moved, "/x/t.mmap")
+    _provider._report_replaced_file(moved, "/x/t.mmap")
+    full = SimpleNamespace(geometry={"rolled_over": True, "full_file_path": "/x/t.mmap.full-20261202T130001"})
+    _provider._report_replaced_file(full, "/x/t.mmap")
     warned = [r.getMessage() for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
-    assert len(warned) == 1
-    assert "/x/t.mmap.corrupt-20261202T130000" in warned[0] and "corrupt" in warned[0]
+    assert len(warned) == 2
+    assert "/x/t.mmap.corrupt-20261202T130000" in warned[0] and "broken" in warned[0]
+    assert "/x/t.mmap.full-20261202T130001" in warned[1] and "full" in warned[1]
+
+
+def test_a_broken_leftover_file_does_not_stop_the_application(
+    tmp_path: Path, warnings_of_sdk: pytest.LogCaptureFixture
+) -> None:
+    """A file of ours cut short (a crash while it was created, a bad copy): configure()
+    never raises; with a native writer that moves it aside, telemetry works and the new
+    name is logged, else one warning and no-op providers."""
+    good = str(tmp_path / "good.mmap")
+    otlp_mmap.Writer(good)
+    broken = tmp_path / "t.mmap"
+    broken.write_bytes(Path(good).read_bytes()[:100])
+    telemetry = otlp_mmap.configure(str(broken), set_global=False)
+    messages = [r.getMessage() for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 1, messages
+    if telemetry.tracer_provider.disabled:
+        assert OFF in messages[0] and repr(str(broken)) in messages[0]
+        assert_noop(telemetry)
+    else:
+        assert "kept as" in messages[0]
+        telemetry.tracer_provider.get_tracer("t").start_span("after-move").end()
+        telemetry.shutdown()
+        assert [s["name"] for s in read_all(str(broken))["spans"] if s["type"] == "start"] == ["after-move"]
 
 
 # ---------------------------------------------------------------------------- other routes

@@ -170,22 +170,45 @@ def explain(exc: BaseException) -> Tuple[str, str]:
     return ("a setting is not valid", "Fix the OTLP_MMAP_* setting named above.")
 
 
-def _report_replaced_file(writer: Writer, path: str) -> None:
-    """The native writer may have moved an unusable leftover file aside (a corrupt file, a
-    full dictionary) and created a fresh one: say so, once, with the old file's new name."""
-    for attribute in ("moved_aside_path", "rolled_over_path"):
-        moved = getattr(writer, attribute, None)
-        if moved:
-            reason = getattr(writer, "moved_aside_reason", None)
-            _env.warn_once(
-                f"moved:{path}:{moved}",
-                "otlp_mmap: the telemetry file %r could not be used%s; it was kept as %r and a fresh file was "
-                "created in its place",
-                path,
-                f" ({reason})" if reason else "",
-                str(moved),
-            )
-            return
+def _writer_fact(writer: Any, name: str) -> Any:
+    """An attribute of a (newer) native Writer, or the same key of its geometry; None when
+    this native module does not tell."""
+    try:
+        value = getattr(writer, name, None)
+        if value is None:
+            geometry = getattr(writer, "geometry", None)
+            if isinstance(geometry, dict):
+                value = geometry.get(name)
+        return value() if callable(value) else value
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
+def _report_replaced_file(writer: Any, path: str) -> None:
+    """The native writer may have replaced what it found at the path by a fresh file: a
+    broken file of ours is moved aside (``<path>.corrupt-<time>``), a file whose dictionary
+    is full is replaced (kept as ``<path>.full-<time>`` when it still holds unread
+    records). Say so once, with the old file's new name; say nothing when this native
+    module does not report it."""
+    moved = _writer_fact(writer, "moved_aside_path")
+    if moved:
+        reason = _writer_fact(writer, "moved_aside_reason")
+        _env.warn_once(
+            f"moved:{path}:{moved}",
+            "otlp_mmap: the telemetry file %r was a broken otlp-mmap file%s; it was kept as %r (for inspection: "
+            "`otlp-mmap inspect`) and a fresh file was created in its place",
+            path,
+            f" ({reason})" if reason else "",
+            str(moved),
+        )
+    if _writer_fact(writer, "rolled_over"):
+        kept = _writer_fact(writer, "full_file_path")
+        _env.warn_once(
+            f"rolled:{path}:{kept}",
+            "otlp_mmap: the dictionary of the telemetry file %r was full; a fresh file was created in its place%s",
+            path,
+            f" and the full one, which still holds unread records, was kept as {str(kept)!r}" if kept else "",
+        )
 
 
 class ProviderBase:
