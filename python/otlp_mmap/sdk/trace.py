@@ -33,6 +33,36 @@ _logger = logging.getLogger("otlp_mmap.sdk")
 _DEFAULT_LIMIT = 128
 
 
+# Id generators whose ids the native generator already gives: random 128-bit trace ids and
+# 64-bit span ids (the official SDK's RandomIdGenerator, OTEL_PYTHON_ID_GENERATOR=random).
+_RANDOM_ID_GENERATORS = frozenset(("opentelemetry.sdk.trace.id_generator.RandomIdGenerator",))
+
+
+def _check_id_generator(id_generator: Any) -> Any:
+    """``id_generator=`` and OTEL_PYTHON_ID_GENERATOR. Ids are made natively (random, as the
+    official SDK's RandomIdGenerator); another generator is accepted but not used, with one
+    warning (the native span path takes no ids from Python)."""
+    if id_generator is None:
+        name = _env.get(_env.OTEL_PYTHON_ID_GENERATOR)
+        if name and name.lower() != "random":
+            _env.warn_once(
+                f"id-generator:{name}",
+                "otlp_mmap: OTEL_PYTHON_ID_GENERATOR=%r is not supported: only 'random' is; using random ids",
+                name,
+            )
+        return None
+    cls = type(id_generator)
+    qualified = f"{cls.__module__}.{cls.__qualname__}"
+    if qualified not in _RANDOM_ID_GENERATORS:
+        _env.warn_once(
+            f"id-generator:{qualified}",
+            "otlp_mmap: id_generator=%s is not used: this SDK makes random W3C ids natively (as "
+            "RandomIdGenerator); custom id generators are not supported yet",
+            qualified,
+        )
+    return id_generator
+
+
 class SpanLimits:
     """Limits of a span, as the official SDK's ``SpanLimits``: arguments first, then the
     environment, then the defaults (128 attributes, events, links, and attributes per event
@@ -102,6 +132,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         *,
         sampler: Any = None,
         span_limits: Optional[SpanLimits] = None,
+        id_generator: Any = None,
         service_name: Optional[str] = None,
         resource_attributes: Optional[Mapping[str, Any]] = None,
         schema_url: Optional[str] = None,
@@ -119,6 +150,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             strict=strict,
         )
         self._sampler = _sampling.resolve(sampler)
+        self._id_generator = _check_id_generator(id_generator)
         self._span_limits = span_limits if span_limits is not None else SpanLimits()
         self._tracers: Dict[ScopeKey, Tuple[Any, Tuple[str, Optional[str], Optional[str], Any]]] = {}
 
@@ -129,6 +161,11 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
     @property
     def span_limits(self) -> SpanLimits:
         return self._span_limits
+
+    @property
+    def id_generator(self) -> Any:
+        """The ``id_generator=`` given (None: the native random generator)."""
+        return self._id_generator
 
     def get_tracer(
         self,
