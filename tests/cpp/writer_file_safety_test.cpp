@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -579,6 +580,39 @@ TEST(WriterFileSafety, FullDictionaryRollsOverOnTheNextOpen) {
     std::cout << "[ figures ] " << entries << " entries filled an 8 KiB dictionary; "
               << (unread ? "kept as " + fs::path(w->full_file_path()).filename().string() : "nothing unread, not kept")
               << "\n";
+  }
+}
+
+}  // namespace
+}  // namespace otlp_mmap
+
+namespace otlp_mmap {
+namespace {
+
+// What reserving every block costs at creation, with the default geometry (no assertion on
+// time: printed for docs/RELIABILITY.md).
+TEST(WriterFileSafety, DefaultFileIsCreatedWithEveryBlockReserved) {
+  auto measure = [](const std::string& dir, const char* what) {
+    const std::string path = dir + "/default.otlp";
+    WriterConfig c;  // the defaults: about 26 MB
+    const auto t0 = std::chrono::steady_clock::now();
+    auto w = Writer::open(path, c);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(static_cast<uint64_t>(st.st_size), c.geometry.initial_file_size());
+    EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, static_cast<uint64_t>(st.st_size));
+    std::cout << "[ figures ] " << what << ": default file of " << st.st_size << " bytes created in " << us.count()
+              << " us, " << static_cast<uint64_t>(st.st_blocks) * 512 << " bytes allocated\n";
+  };
+  {
+    testing::TempDir dir;
+    measure(std::filesystem::path(dir.file()).parent_path().string(), "temp directory");
+  }
+  if (::geteuid() == 0) {
+    Tmpfs t("64m");
+    ASSERT_TRUE(t.ok()) << t.error();
+    measure(t.dir(), "tmpfs");
   }
 }
 

@@ -106,6 +106,7 @@ void WriterConfig::validate() const {
     std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(file_mode));
     return std::string(buf);
   };
+  if (file_mode > 0777) throw std::invalid_argument("OTLP_MMAP_FILE_MODE=" + mode_text() + " is not a mode like 0600");
   if ((file_mode & S_IWOTH) != 0) {
     throw std::invalid_argument("OTLP_MMAP_FILE_MODE=" + mode_text() +
                                 " lets every user write the telemetry file (forge or hide telemetry); refused");
