@@ -322,6 +322,9 @@ class LoggingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:  # type: ignore[override]  # pylint: disable=method-hidden
         """The path for a provider that is not ours: the API's Logger.emit."""
+        provider = self._provider
+        if isinstance(provider, LoggerProvider) and not provider._active():  # pylint: disable=protected-access
+            return  # a no-op provider (no usable file, disabled, shut down)
         try:
             from otlp_mmap.sdk._native_api import _log_exc_attributes  # noqa: PLC0415
 
