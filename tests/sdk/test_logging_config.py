@@ -37,10 +37,19 @@ print("SCRIPT-DONE", flush=True)
 
 
 def run(
-    tmp_path: Path, path: str, *parts: str, before: str = "", extra_env: Optional[Dict[str, str]] = None
+    tmp_path: Path,
+    path: str,
+    *parts: str,
+    before: str = "",
+    extra_env: Optional[Dict[str, str]] = None,
+    manual: bool = False,
 ) -> subprocess.CompletedProcess:
     """Runs PRELUDE, the parts (each dedented) and EPILOGUE in a fresh interpreter."""
-    script = "".join(textwrap.dedent(part) for part in (PRELUDE.format(before=before), *parts, EPILOGUE))
+    prelude = PRELUDE.format(before=before)
+    if manual:
+        prelude = manual_prelude(prelude)
+        assert MANUAL in prelude
+    script = "".join(textwrap.dedent(part) for part in (prelude, *parts, EPILOGUE))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SDK_MMAP", "DJANGO_"))}
     env.update({"SDK_MMAP_EXPORTER_FILE": path, "PYTHONPATH": str(tmp_path), **(extra_env or {})})
     result = subprocess.run(
@@ -48,6 +57,20 @@ def run(
     )
     assert result.returncode == 0 and "SCRIPT-DONE" in result.stdout, result.stdout + result.stderr
     return result
+
+
+MANUAL = """
+# The README's way: configure() for the providers, the handler added by the application.
+telemetry.logging_handler = otlp_mmap.LoggingHandler()
+logging.getLogger().addHandler(telemetry.logging_handler)
+"""
+
+
+def manual_prelude(body: str) -> str:
+    return body.replace(
+        "telemetry = otlp_mmap.configure(logging_handler=True)\nassert telemetry.logging_handler is not None\n",
+        "telemetry = otlp_mmap.configure()\n" + MANUAL,
+    )
 
 
 def bodies(path: str) -> List[str]:
@@ -86,8 +109,11 @@ def test_close_by_dictconfig_keeps_the_handler_working(tmp_path: Path, path: str
     assert result.stdout.count("myapp record") == 7
 
 
+@pytest.mark.parametrize("manual", [False, True], ids=["configure", "addHandler"])
 @pytest.mark.parametrize("disable_existing", [True, False])
-def test_dictconfig_that_replaces_root_handlers(tmp_path: Path, path: str, disable_existing: bool) -> None:
+def test_dictconfig_that_replaces_root_handlers(
+    tmp_path: Path, path: str, disable_existing: bool, manual: bool
+) -> None:
     result = run(
         tmp_path,
         path,
@@ -103,6 +129,7 @@ def test_dictconfig_that_replaces_root_handlers(tmp_path: Path, path: str, disab
         early.info("from early")
         """,
         app_lines(5),
+        manual=manual,
     )
     from_early = [] if disable_existing else ["from early"]  # a disabled logger logs nowhere, as in stdlib
     assert bodies(path) == from_early + expected(5)
@@ -207,8 +234,11 @@ def test_fileconfig(tmp_path: Path, path: str) -> None:
     assert result.stdout.count("FILECONFIG myapp record") == 6
 
 
+@pytest.mark.parametrize("manual", [False, True], ids=["configure", "addHandler"])
 @pytest.mark.parametrize("force", [False, True])
-def test_basicconfig_still_configures_the_console_and_level(tmp_path: Path, path: str, force: bool) -> None:
+def test_basicconfig_still_configures_the_console_and_level(
+    tmp_path: Path, path: str, force: bool, manual: bool
+) -> None:
     result = run(
         tmp_path,
         path,
@@ -219,6 +249,7 @@ def test_basicconfig_still_configures_the_console_and_level(tmp_path: Path, path
         """,
         app_lines(5),
         app_lines(2, level="debug", logger="quiet"),
+        manual=manual,
     )
     assert bodies(path) == expected(5)
     assert result.stdout.count("BASIC INFO myapp record") == 5
@@ -320,8 +351,9 @@ def test_uvicorn_logging(tmp_path: Path, path: str) -> None:
     assert "uvicorn says hello" in result.stderr  # uvicorn's console handler still prints
 
 
+@pytest.mark.parametrize("manual", [False, True], ids=["configure", "addHandler"])
 @pytest.mark.parametrize("import_first", [False, True])
-def test_gunicorn_logconfig_dict(tmp_path: Path, path: str, import_first: bool) -> None:
+def test_gunicorn_logconfig_dict(tmp_path: Path, path: str, import_first: bool, manual: bool) -> None:
     """gunicorn's glogging.Logger with a logconfig_dict: dictConfig of its CONFIG_DEFAULTS,
     whose root section replaces root's handlers. With import_first, gunicorn.glogging (and
     its `from logging.config import dictConfig`) is imported before the SDK is configured."""
@@ -340,6 +372,7 @@ def test_gunicorn_logconfig_dict(tmp_path: Path, path: str, import_first: bool) 
         """,
         app_lines(5),
         before="from gunicorn import glogging" if import_first else "",
+        manual=manual,
     )
     assert bodies(path) == expected(3, "gunicorn") + expected(5)
     assert result.stdout.count("myapp record") == 5  # root's console handler of gunicorn's config

@@ -27,10 +27,12 @@ call, present in CPython 3.8 to 3.14) is wrapped, for the same reason (gunicorn'
 ``logging.basicConfig`` is wrapped (a reference to it taken before ``configure()``, as in
 ``from logging import basicConfig``, bypasses the wrapper, as with the official SDK).
 
-Only handlers attached by :func:`attach_to_root` (configure()) are kept; a handler the
-application removes itself (``root.removeHandler``) stays removed, and the handler is never
-added twice (nor next to another LoggingHandler of the same provider, such as one listed in
-the application's own dictConfig).
+Every LoggingHandler that is on the root logger when such a call starts is kept (whether
+configure() or the application put it there); one the application removed itself
+(``root.removeHandler``) stays removed, one that a provider shutdown detached too, and a
+handler is never added twice (nor next to another LoggingHandler of the same provider, such
+as one listed in the application's own dictConfig). The hooks are installed when the first
+LoggingHandler is made.
 """
 
 from __future__ import annotations
@@ -48,10 +50,16 @@ _install_lock = threading.Lock()
 _installed = False
 
 
-def attach_to_root(handler: logging.Handler) -> None:
-    """Adds the handler to the root logger and keeps it there through logging set-ups."""
+def register(handler: logging.Handler) -> None:
+    """Every LoggingHandler: kept on the root logger through logging set-ups while it is
+    there (however it got there: configure(), or the application's own addHandler)."""
     install()
     _kept.add(handler)
+
+
+def attach_to_root(handler: logging.Handler) -> None:
+    """Adds the handler to the root logger and keeps it there through logging set-ups."""
+    register(handler)
     logging.getLogger().addHandler(handler)
 
 
@@ -166,4 +174,4 @@ def install() -> None:
         logging.basicConfig = _aside(logging.basicConfig)  # type: ignore[assignment]
 
 
-__all__ = ["attach_to_root", "attached_anywhere", "detach_from_root", "install", "is_kept"]
+__all__ = ["attach_to_root", "attached_anywhere", "detach_from_root", "install", "is_kept", "register"]

@@ -312,6 +312,7 @@ class LoggingHandler(logging.Handler):
         self._code_attributes = code_attributes
         self._native_bridge: Any = None
         self._closed_once = False
+        _logging_config.register(self)
         self._fast_records = fast_log_records and _acquire_fast_log_records(self)
         if isinstance(provider, LoggerProvider) and provider._active():  # pylint: disable=protected-access
             bridge = provider._bridge(self, code_attributes)  # pylint: disable=protected-access
@@ -371,7 +372,7 @@ class LoggingHandler(logging.Handler):
         LogRecord factory is given back when the handler is attached to no logger."""
         self._closed_once = True
         try:
-            if not _logging_config.attached_anywhere(self) and not _logging_config.is_kept(self):
+            if not _logging_config.attached_anywhere(self):
                 self._release()
             else:
                 _release_fast_log_records(None)  # prunes closed handlers that were detached since
