@@ -710,23 +710,26 @@ def test_file_errors(tmp_path):
         Writer(str(short))
 
 
-def test_truncated_file_is_a_format_error(path, tmp_path):
+def test_truncated_file_of_ours_is_moved_aside_not_rewritten(path, tmp_path):
     Writer(path, **SMALL).record_string("x")
     data = open(path, "rb").read()
     cut = tmp_path / "cut.mmap"
     cut.write_bytes(data[:4096])
     with pytest.raises(FormatError, match="overlaps|out of bounds"):
-        Writer(str(cut))
-    with pytest.raises(FormatError):
         Reader(str(cut))
+    w = Writer(str(cut), **SMALL)
+    assert w.geometry["created_file"] is True
+    (aside,) = tmp_path.glob("cut.mmap.corrupt-*")
+    assert aside.read_bytes() == data[:4096]
+    assert Reader(str(cut)).header()["version"] == 1
 
 
-def test_empty_file_is_initialised_by_a_writer(tmp_path):
+def test_empty_file_is_refused_and_left_alone(tmp_path):
     p = tmp_path / "empty.mmap"
     p.write_bytes(b"")
-    w = Writer(str(p), **SMALL)
-    assert w.geometry["created_file"] is True
-    assert Reader(str(p)).header()["version"] == 1
+    with pytest.raises(FormatError, match="not an otlp-mmap file"):
+        Writer(str(p), **SMALL)
+    assert p.read_bytes() == b""
 
 
 def test_pathlike_paths(tmp_path):
