@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import logging.config
 import threading
 import weakref
 from typing import Any, Callable, List
@@ -150,6 +149,8 @@ def install() -> None:
         if _installed:
             return
         _installed = True
+        import logging.config  # noqa: PLC0415  (only once a LoggingHandler exists)
+
         base = logging.config.dictConfigClass
 
         class KeepingDictConfigurator(base):  # type: ignore[valid-type,misc]
