@@ -170,6 +170,7 @@ def test_bad_setting_warns_and_names_it(
     [
         (PermissionError(errno.EPERM, "untrusted: group-writable"), "not trusted", "0600"),
         (OSError(errno.ENOSPC, "No space left on device"), "no space", "Free space"),
+        (OSError("/srv/t.mmap: reserve 26 MiB: No space left on device"), "no space", "Free space"),  # as native
         (otlp_mmap.NotInitializedError("being initialised"), "initialising", "again"),
         (otlp_mmap.FormatError("corrupt"), "not a usable otlp-mmap file", "Remove it"),
     ],

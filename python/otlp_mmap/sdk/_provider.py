@@ -159,7 +159,9 @@ def explain(exc: BaseException) -> Tuple[str, str]:
             "Use a file this user owns with mode 0600 (or remove it to let the writer create one), and a "
             "plain path rather than a symlink.",
         )
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    text = str(exc)
+    no_space = any(m in text for m in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT), "no space"))
+    if isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT) or no_space):
         return (
             "the filesystem has no space for it",
             "Free space, use a larger filesystem, or make the file smaller (OTLP_MMAP_*_SLOTS, "
