@@ -442,3 +442,18 @@ def test_unsupported_id_generators_warn_once_and_use_random_ids(
     assert len(warned) == 2, warned
     assert "OTEL_PYTHON_ID_GENERATOR='bogus'" in warned[0]
     assert "Sequential" in warned[1] and "not supported" in warned[1]
+
+
+def test_any_native_failure_while_opening_is_a_warning(
+    path: str, monkeypatch: pytest.MonkeyPatch, warnings_of_sdk: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("native trouble")
+
+    monkeypatch.setattr(_provider, "Writer", broken)
+    provider = sdk.TracerProvider(path, shutdown_on_exit=False)
+    assert provider.disabled and "native trouble" in (provider.setup_error or "")
+    (message,) = setup_warnings(warnings_of_sdk.records)
+    assert "RuntimeError: native trouble" in message
+    with pytest.raises(RuntimeError):
+        sdk.TracerProvider(path, strict=True)

@@ -11,7 +11,7 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 
 from otlp_mmap.sdk import _env, _logging_config
-from otlp_mmap.sdk._provider import NO_WRITER, PathLike, open_writer_or_none
+from otlp_mmap.sdk._provider import NoWriter, PathLike, open_writer_or_none
 from otlp_mmap.sdk.logs import LoggerProvider, LoggingHandler
 from otlp_mmap.sdk.metrics import MeterProvider
 from otlp_mmap.sdk.trace import SpanLimits, TracerProvider
@@ -116,17 +116,18 @@ def configure(
                 exc,
                 exc_info=True,
             )
-            telemetry = _noop_telemetry()
+            telemetry = _noop_telemetry(f"the telemetry set-up failed ({type(exc).__name__}: {exc})")
         if set_global:
             _configured = telemetry
         return telemetry
 
 
-def _noop_telemetry() -> Telemetry:
+def _noop_telemetry(reason: str) -> Telemetry:
+    no_writer: Any = NoWriter(reason)
     return Telemetry(
-        TracerProvider(writer=NO_WRITER, shutdown_on_exit=False),
-        MeterProvider(writer=NO_WRITER, shutdown_on_exit=False),
-        LoggerProvider(writer=NO_WRITER, shutdown_on_exit=False),
+        TracerProvider(writer=no_writer, shutdown_on_exit=False),
+        MeterProvider(writer=no_writer, shutdown_on_exit=False),
+        LoggerProvider(writer=no_writer, shutdown_on_exit=False),
         None,
     )
 
@@ -147,9 +148,9 @@ def _configure(  # pylint: disable=too-many-arguments,too-many-locals
 ) -> Telemetry:
     writer: Any = None
     if not _env.sdk_disabled():
-        writer, _ = open_writer_or_none(file, strict)
+        writer, error = open_writer_or_none(file, strict)
         if writer is None:
-            writer = NO_WRITER  # warned once already; the providers are no-ops
+            writer = NoWriter(error or "no telemetry file")  # warned once already; the providers are no-ops
     common: Any = {
         "service_name": service_name,
         "resource_attributes": resource_attributes,

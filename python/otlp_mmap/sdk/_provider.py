@@ -106,8 +106,12 @@ def open_writer(file: Optional[PathLike]) -> Writer:
     return writer
 
 
-# A `writer=` value: the set-up failed already (configure() warned); make a no-op provider.
-NO_WRITER: Any = object()
+class NoWriter:
+    """A ``writer=`` value: the set-up failed already (configure() warned); the provider is a
+    no-op whose ``setup_error`` is ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
 def open_writer_or_none(file: Optional[PathLike], strict: bool) -> Tuple[Optional[Writer], Optional[str]]:
@@ -127,6 +131,18 @@ def open_writer_or_none(file: Optional[PathLike], strict: bool) -> Tuple[Optiona
             "%s. Telemetry is OFF for this process: the SDK runs as a no-op (set OTLP_MMAP_STRICT=true, or "
             "configure(strict=True), to raise instead).",
             message,
+        )
+        return None, message
+    except Exception as exc:  # pylint: disable=broad-except  (anything else the native module may raise)
+        if strict:
+            raise
+        message = f"otlp_mmap: cannot open the telemetry file ({type(exc).__name__}: {exc})"
+        _env.warn_once(
+            f"setup-unexpected:{type(exc).__name__}",
+            "%s. Telemetry is OFF for this process: the SDK runs as a no-op (set OTLP_MMAP_STRICT=true to raise "
+            "instead).",
+            message,
+            exc_info=True,
         )
         return None, message
 
@@ -238,10 +254,9 @@ class ProviderBase:
         if self._disabled:
             return
         is_strict = _env.strict(strict)
-        if not is_strict:
-            _env.warn_about_exporter_settings()
-        if writer is NO_WRITER:
-            self._fail("the telemetry file could not be used (see the warning above)")
+        _env.warn_about_exporter_settings()
+        if isinstance(writer, NoWriter):
+            self._fail(writer.reason)
             return
         if writer is None:
             writer, error = open_writer_or_none(file, is_strict)
