@@ -217,6 +217,12 @@ class PyWriter {
     g["dictionary_max_bytes"] = w_->config().dictionary_max_bytes;
     g["file_mode"] = static_cast<unsigned>(w_->config().file_mode);
     g["created_file"] = w_->created_file();
+    // What open did with what it found at the path (the SDK logs it); None when nothing.
+    auto or_none = [](const std::string& s) { return s.empty() ? nb::none() : nb::object(nb::str(s.c_str())); };
+    g["moved_aside_path"] = or_none(w_->moved_aside_path());
+    g["moved_aside_reason"] = or_none(w_->moved_aside_reason());
+    g["rolled_over"] = w_->rolled_over();
+    g["full_file_path"] = or_none(w_->full_file_path());
     return g;
   }
 

@@ -358,9 +358,11 @@ TEST(WriterFileSafety, OurBrokenFilesAreMovedAsideNeverRewritten) {
     const std::string aside = w->moved_aside_path();
     ASSERT_FALSE(aside.empty()) << c.name;
     EXPECT_EQ(aside.rfind(path + ".corrupt-", 0), 0u) << aside;
+    EXPECT_FALSE(w->moved_aside_reason().empty()) << c.name;
     EXPECT_EQ(fnv1a(read_all(aside)), fnv1a(before)) << c.name;  // bytes unchanged
     EXPECT_NO_THROW(Reader::open(path)) << c.name;               // a fresh, valid file
-    std::cout << "[ figures ] " << c.name << ": moved to " << fs::path(aside).filename().string() << "\n";
+    std::cout << "[ figures ] " << c.name << ": moved to " << fs::path(aside).filename().string() << " ("
+              << w->moved_aside_reason() << ")\n";
   }
 }
 

@@ -721,6 +721,8 @@ def test_truncated_file_of_ours_is_moved_aside_not_rewritten(path, tmp_path):
     assert w.geometry["created_file"] is True
     (aside,) = tmp_path.glob("cut.mmap.corrupt-*")
     assert aside.read_bytes() == data[:4096]
+    assert w.geometry["moved_aside_path"] == str(aside)
+    assert w.geometry["moved_aside_reason"] and w.geometry["rolled_over"] is False
     assert Reader(str(cut)).header()["version"] == 1
 
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <new>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -35,6 +36,7 @@ struct Writer::Opened {
   bool created = false;
   bool rolled_over = false;
   std::string moved_aside;
+  std::string moved_aside_reason;
   std::string full_aside;
 };
 
@@ -201,7 +203,9 @@ Verdict classify_once(int fd, uint64_t size, const std::string& path) {
     }
     return v;
   } catch (const FileError& e) {
-    v.why = e.what();
+    // The reason without the path the message starts with (the caller names the file).
+    const std::string_view what = e.what();
+    v.why = what.starts_with(path + ": ") ? std::string(what.substr(path.size() + 2)) : std::string(what);
   }
   if (header_is_ours(m, size)) {
     v.version = m.i64(fh::kVersion);
@@ -280,10 +284,12 @@ std::shared_ptr<Writer> Writer::open(const std::string& path, const WriterConfig
   config.validate();
   std::lock_guard<std::mutex> registry_lock(g_registry_mu);
   const bool follow = config.trust.follow_symlinks;
-  std::string moved_aside;  // survives a restart of the loop below
+  std::string moved_aside;  // survive a restart of the loop below
+  std::string moved_aside_reason;
 
   auto finish = [&](Opened&& o) {
     o.moved_aside = moved_aside;
+    o.moved_aside_reason = moved_aside_reason;
     struct stat st {};
     if (::fstat(o.file->fd(), &st) != 0) io_error(path, "fstat", errno);
     std::shared_ptr<Writer> w(new Writer(std::move(o)));
@@ -333,6 +339,7 @@ std::shared_ptr<Writer> Writer::open(const std::string& path, const WriterConfig
         std::string aside = move_aside(path, st, "corrupt", follow);
         if (aside.empty()) continue;  // the path changed meanwhile: look again
         moved_aside = std::move(aside);
+        moved_aside_reason = v.why;
         try {
           Built b = build_fresh(path, config);
           if (b.temp.publish_new(path)) return finish(from_built(std::move(b), config));
@@ -364,6 +371,7 @@ Writer::Writer(Opened&& o)
       created_(o.created),
       rolled_over_(o.rolled_over),
       moved_aside_(std::move(o.moved_aside)),
+      moved_aside_reason_(std::move(o.moved_aside_reason)),
       full_aside_(std::move(o.full_aside)) {
   for (auto k : layout::kRingKinds) {
     rings_[static_cast<size_t>(k)] = Ring(file_->base() + layout_.ring_offset(k), layout_.geometry.ring(k),

@@ -82,6 +82,8 @@ class Writer {
   // Where a broken file of ours found at the path was moved (bytes unchanged) before a fresh
   // one was created; empty if none.
   const std::string& moved_aside_path() const { return moved_aside_; }
+  // Why that file was judged broken (e.g. "every byte is zero"); empty if none was moved.
+  const std::string& moved_aside_reason() const { return moved_aside_reason_; }
   // True when the file at the path had a full dictionary and was replaced by a fresh one.
   bool rolled_over() const { return rolled_over_; }
   // Where that full file was kept because it still held unread records; empty if none.
@@ -141,6 +143,7 @@ class Writer {
   bool created_ = false;
   bool rolled_over_ = false;
   std::string moved_aside_;
+  std::string moved_aside_reason_;
   std::string full_aside_;
   std::array<Ring, 3> rings_;
   std::atomic<uint64_t> dictionary_full_{0};
