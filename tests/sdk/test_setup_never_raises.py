@@ -249,6 +249,7 @@ def test_a_replaced_file_is_reported_once(warnings_of_sdk: pytest.LogCaptureFixt
     module that reports it), the old file's new name is logged once; a native module that
     does not report it gives no warning."""
     _provider._report_replaced_file(SimpleNamespace(), "/x/t.mmap")
+    _provider._report_replaced_file(SimpleNamespace(), "/x/t.mmap", set())  # /x cannot be listed: nothing new
     _provider._report_replaced_file(SimpleNamespace(moved_aside_path="", rolled_over=False), "/x/t.mmap")
     assert not warnings_of_sdk.records
     moved = SimpleNamespace(moved_aside_path="/x/t.mmap.corrupt-20261202T130000")
@@ -279,11 +280,10 @@ def test_a_broken_leftover_file_does_not_stop_the_application(
         assert OFF in messages[0] and repr(str(broken)) in messages[0]
         assert_noop(telemetry)
     else:
-        moved = _provider._writer_fact(telemetry.tracer_provider.writer, "moved_aside_path")
-        assert len(messages) == (1 if moved else 0), messages
-        if moved:
-            assert "kept as" in messages[0] and str(moved) in messages[0]
-            assert Path(moved).read_bytes() == Path(good).read_bytes()[:100]
+        (moved,) = [p for p in tmp_path.iterdir() if p.name.startswith("t.mmap.corrupt-")]
+        assert len(messages) == 1, messages
+        assert "kept as" in messages[0] and str(moved) in messages[0]
+        assert moved.read_bytes() == Path(good).read_bytes()[:100]  # unchanged
         telemetry.tracer_provider.get_tracer("t").start_span("after-move").end()
         telemetry.shutdown()
         assert [s["name"] for s in read_all(str(broken))["spans"] if s["type"] == "start"] == ["after-move"]
@@ -457,3 +457,19 @@ def test_any_native_failure_while_opening_is_a_warning(
     assert "RuntimeError: native trouble" in message
     with pytest.raises(RuntimeError):
         sdk.TracerProvider(path, strict=True)
+
+
+def test_files_set_aside_are_found_without_native_attributes(
+    tmp_path: Path, warnings_of_sdk: pytest.LogCaptureFixture
+) -> None:
+    """A native Writer that does not tell: the files it set aside next to the path while it
+    was opened are reported (those that were there before are not)."""
+    path = str(tmp_path / "t.mmap")
+    (tmp_path / "t.mmap.corrupt-20261201T000000Z").write_bytes(b"old")
+    before = _provider._set_aside_files(path)
+    assert before == {"t.mmap.corrupt-20261201T000000Z"}
+    (tmp_path / "t.mmap.full-20261202T130001Z").write_bytes(b"full")
+    (tmp_path / "other.mmap.corrupt-20261202T130001Z").write_bytes(b"not ours")
+    _provider._report_replaced_file(SimpleNamespace(), path, before)
+    (message,) = [r.getMessage() for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
+    assert "was full" in message and str(tmp_path / "t.mmap.full-20261202T130001Z") in message

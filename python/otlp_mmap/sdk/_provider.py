@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 from otlp_mmap._native import Writer
 from otlp_mmap.sdk import _env
@@ -94,6 +94,7 @@ def open_writer(file: Optional[PathLike]) -> Writer:
     with _writers_lock:
         writer = _writers.get(key)
         if writer is None:
+            before = _set_aside_files(path)
             try:
                 writer = Writer(path)
             except (OSError, ValueError) as exc:
@@ -102,7 +103,7 @@ def open_writer(file: Optional[PathLike]) -> Writer:
                     f"otlp_mmap: cannot open the telemetry file {path!r}: {reason} ({exc}). {fix}"
                 ) from exc
             _writers[key] = writer
-            _report_replaced_file(writer, path)
+            _report_replaced_file(writer, path, before)
     return writer
 
 
@@ -202,13 +203,39 @@ def _writer_fact(writer: Any, name: str) -> Any:
         return None
 
 
-def _report_replaced_file(writer: Any, path: str) -> None:
+_ASIDE_KINDS = (".corrupt-", ".full-")
+
+
+def _set_aside_files(path: str) -> Optional[Set[str]]:
+    """Names of the files the native writer sets aside next to `path` (``<name>.corrupt-<time>``,
+    ``<name>.full-<time>``), or None when the directory cannot be listed."""
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        return {f for f in os.listdir(directory) if f.startswith(name) and f[len(name):].startswith(_ASIDE_KINDS)}
+    except OSError:
+        return None
+
+
+def _report_replaced_file(writer: Any, path: str, before: Optional[Set[str]] = None) -> None:
     """The native writer may have replaced what it found at the path by a fresh file: a
     broken file of ours is moved aside (``<path>.corrupt-<time>``), a file whose dictionary
     is full is replaced (kept as ``<path>.full-<time>`` when it still holds unread
-    records). Say so once, with the old file's new name; say nothing when this native
-    module does not report it."""
+    records). Say so once, with the old file's new name. The native Writer's
+    ``moved_aside_path`` / ``rolled_over`` / ``full_file_path`` tell when it has them;
+    otherwise the files set aside next to the path while it was opened (``before``: those
+    there before) do."""
     moved = _writer_fact(writer, "moved_aside_path")
+    rolled = _writer_fact(writer, "rolled_over")
+    kept = _writer_fact(writer, "full_file_path")
+    if moved is None and rolled is None and before is not None:
+        after = _set_aside_files(path) or set()
+        directory = os.path.dirname(os.path.abspath(path))
+        for new in sorted(after - before):
+            full = os.path.join(directory, new)
+            if ".corrupt-" in new[len(os.path.basename(path)):]:
+                moved = full
+            else:
+                rolled, kept = True, full
     if moved:
         reason = _writer_fact(writer, "moved_aside_reason")
         _env.warn_once(
@@ -219,8 +246,7 @@ def _report_replaced_file(writer: Any, path: str) -> None:
             f" ({reason})" if reason else "",
             str(moved),
         )
-    if _writer_fact(writer, "rolled_over"):
-        kept = _writer_fact(writer, "full_file_path")
+    if rolled:
         _env.warn_once(
             f"rolled:{path}:{kept}",
             "otlp_mmap: the dictionary of the telemetry file %r was full; a fresh file was created in its place%s",
