@@ -424,3 +424,43 @@ def test_gunicorn_log_config_file(tmp_path: Path, path: str) -> None:
     )
     assert bodies(path) == expected(1, "gunicorn") + expected(4)
     assert result.stdout.count("GUNICORN-FILE myapp myapp record") == 4
+
+
+def test_uvicorn_server_requests(tmp_path: Path, path: str) -> None:
+    """A real uvicorn server (its Config/Server, LOGGING_CONFIG applied at start) serving an
+    ASGI app that logs one record per request: every record arrives, uvicorn's access log
+    still prints."""
+    pytest.importorskip("uvicorn")
+    result = run(
+        tmp_path,
+        path,
+        """
+        import socket, threading, time, urllib.request
+        import uvicorn
+
+        async def app(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            logging.getLogger("asgi.app").warning("handled %s", scope["path"])
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", use_colors=False))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        for i in range(5):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/r{i}", timeout=10) as response:
+                assert response.read() == b"ok"
+        server.should_exit = True
+        thread.join(timeout=30)
+        """,
+    )
+    assert bodies(path) == [f"handled /r{i}" for i in range(5)]
+    assert result.stdout.count('"GET /r') == 5  # uvicorn's access log (stdout)
