@@ -470,6 +470,10 @@ def test_files_set_aside_are_found_without_native_attributes(
     assert before == {"t.mmap.corrupt-20261201T000000Z"}
     (tmp_path / "t.mmap.full-20261202T130001Z").write_bytes(b"full")
     (tmp_path / "other.mmap.corrupt-20261202T130001Z").write_bytes(b"not ours")
+    # A binding that tells (Writer.geometry) is believed: here it says nothing was set aside.
+    told = {"moved_aside_path": None, "moved_aside_reason": None, "rolled_over": False, "full_file_path": None}
+    _provider._report_replaced_file(SimpleNamespace(geometry=told), path, before)
+    assert not warnings_of_sdk.records
     _provider._report_replaced_file(SimpleNamespace(), path, before)
     (message,) = [r.getMessage() for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
     assert "was full" in message and str(tmp_path / "t.mmap.full-20261202T130001Z") in message
