@@ -170,9 +170,9 @@ class Ours(Setup):
 
         self._tmp = tempfile.TemporaryDirectory(prefix="otlp-mmap-sdk-bench-")
         path = os.path.join(self._tmp.name, "bench.mmap")
-        self.tp = TracerProvider(path, service_name="bench", shutdown_on_exit=False)
-        self.mp = MeterProvider(path, service_name="bench", shutdown_on_exit=False)
-        self.lp = LoggerProvider(path, service_name="bench", shutdown_on_exit=False)
+        self.tp = TracerProvider(path, service_name="bench", shutdown_on_exit=False, strict=True)
+        self.mp = MeterProvider(path, service_name="bench", shutdown_on_exit=False, strict=True)
+        self.lp = LoggerProvider(path, service_name="bench", shutdown_on_exit=False, strict=True)
         self.reader = Reader(path)
         self._prefault()
         handler = LoggingHandler(logger_provider=self.lp)

@@ -73,7 +73,8 @@ def main() -> int:
     import otlp_mmap
     from opentelemetry import metrics, trace
 
-    telemetry = otlp_mmap.configure(args.file, service_name="reliability-app", logging_handler=True)
+    # strict: a file the SDK cannot use must stop the run, not give a silent no-op app.
+    telemetry = otlp_mmap.configure(args.file, service_name="reliability-app", logging_handler=True, strict=True)
     tracer = trace.get_tracer("rel.app", "1.0")
     meter = metrics.get_meter("rel.app", "1.0")
     counter = meter.create_counter("rel.ops", unit="{op}", description="operations of the reliability app")

@@ -2,7 +2,10 @@
 
 * The SDK creates the file with mode 0600 exactly, whatever the umask; OTLP_MMAP_FILE_MODE
   changes it (0640 here), again exactly.
-* The SDK refuses to write into an existing file owned by another user (ConfigurationError).
+* The SDK refuses to write into an existing file owned by another user: by default the
+  application goes on (exit 0) after ONE warning that names the file, with no-op providers,
+  and the other user's file is left byte for byte as it was; in strict mode
+  (``configure(strict=True)``) the refusal is a ConfigurationError.
 * `otlp-mmap collect` refuses, with a message that names the file and the reason and a
   non-zero exit status, a path that is a directory, a FIFO, or a file owned by another user
   (also through a symbolic link); `otlp-mmap inspect` does the same (and must not hang on a
@@ -38,26 +41,40 @@ OTHER_UID = 54321
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 
 SDK_SCRIPT = textwrap.dedent("""
-    import os, sys
+    import logging, os, sys
     os.umask(int(sys.argv[2], 8))
+    strict = len(sys.argv) > 3 and sys.argv[3] == "strict"
+
+    class Count(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    count = Count()
+    logging.getLogger("otlp_mmap.sdk").addHandler(count)
     import otlp_mmap
     from opentelemetry import trace
     try:
-        t = otlp_mmap.configure(sys.argv[1], service_name="perm")
+        t = otlp_mmap.configure(sys.argv[1], service_name="perm", strict=strict)
     except otlp_mmap.sdk.ConfigurationError as e:
         print("refused:", e)
         sys.exit(3)
     with trace.get_tracer("perm").start_as_current_span("perm-span"):
         pass
     t.shutdown()
+    for m in count.messages:
+        print("warning:", m.replace(chr(10), " "))
+    print("disabled:", t.tracer_provider.disabled)
 """)
 
 
-def _sdk_write(tmp_path, path, umask: str = "022", **env) -> subprocess.CompletedProcess:
+def _sdk_write(tmp_path, path, umask: str = "022", strict: bool = False, **env) -> subprocess.CompletedProcess:
     script = tmp_path / "sdk_write.py"
     script.write_text(SDK_SCRIPT)
-    return subprocess.run([sys.executable, str(script), str(path), umask], capture_output=True, text=True,
-                          timeout=60, env=clean_env(**env))
+    argv = [sys.executable, str(script), str(path), umask] + (["strict"] if strict else [])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=clean_env(**env))
 
 
 def _mode(path) -> int:
@@ -86,10 +103,29 @@ def test_sdk_refuses_a_file_owned_by_another_user(tmp_path):
     f = tmp_path / "foreign.otlp"
     assert _sdk_write(tmp_path, f).returncode == 0
     os.chown(f, OTHER_UID, OTHER_UID)
+    before = f.read_bytes()
+    stat_before = os.stat(f)
+
+    # Default: the application goes on, after one warning naming the file; nothing is written.
     r = _sdk_write(tmp_path, f)
-    assert r.returncode == 3, (r.stdout, r.stderr)
-    assert "refused:" in r.stdout and str(f) in r.stdout and "owned by uid" in r.stdout, r.stdout
-    print_figures("SDK on a file owned by another user", {"message": r.stdout.strip()})
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    warnings = [line for line in r.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, r.stdout
+    assert str(f) in warnings[0] and "owned by uid" in warnings[0], warnings
+    assert "disabled: True" in r.stdout, r.stdout
+    assert f.read_bytes() == before, "the SDK wrote into the other user's file"
+    assert os.stat(f).st_uid == OTHER_UID and os.stat(f).st_size == stat_before.st_size
+
+    # Strict mode: the refusal is a ConfigurationError.
+    s = _sdk_write(tmp_path, f, strict=True)
+    assert s.returncode == 3, (s.stdout, s.stderr)
+    assert "refused:" in s.stdout and str(f) in s.stdout and "owned by uid" in s.stdout, s.stdout
+    assert f.read_bytes() == before, "the SDK (strict) wrote into the other user's file"
+    print_figures("SDK on a file owned by another user", {
+        "default": f"exit 0, {warnings[0][len('warning: '):][:160]}",
+        "strict": s.stdout.strip()[:160],
+        "file bytes": f"unchanged ({len(before)} bytes)",
+    })
 
 
 def _untrusted_paths(tmp_path) -> dict[str, tuple]:
