@@ -15,6 +15,7 @@
 #include "otlp_mmap/collector/metrics_backend.hpp"
 #include "otlp_mmap/collector/pipeline.hpp"
 #include "otlp_mmap/collector/tools.hpp"
+#include "otlp_mmap/file_trust.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -85,8 +86,18 @@ otlp_mmap.incomplete.reason) when their writer process exited, when they outlive
 --max-span-age, when --max-in-flight-spans is exceeded (oldest first), or at shutdown.
 SIGTERM or SIGINT: the rings are drained, open spans exported as incomplete, metrics collected
 a last time and everything flushed (bounded by --shutdown-timeout); a second signal exits at
-once. Exit status: 0; 1 when the path names a file that cannot be trusted (not a regular
-file, or another user's without --trust-any-owner); 2 for a bad configuration.)";
+once. Exit status: 0; 1 when the path names a file that cannot be trusted at start (not a
+regular file, a symbolic link without --follow-symlinks, group- or world-writable without
+--allow-shared-writable, or another user's without --trust-any-owner); 2 for a bad
+configuration.
+
+One collector reads a file at a time: collect holds an exclusive lock on the file it reads
+(an OFD lock on its first byte). A second collect on the same file waits as a hot standby,
+trying the lock every 150 ms, and takes over when the first exits (both logged), so a
+restart overlap neither loses nor duplicates records. inspect and stats take no lock.
+A file that shrinks or faults (SIGBUS) under the collector is dropped, logged and counted
+(files_failed); the collector keeps what it aggregated and waits for a valid file at the path.
+Files the collector creates (--output) are created with mode 0600.)";
 
 std::string format_duration(std::chrono::nanoseconds d) {
   using namespace std::chrono;
@@ -117,8 +128,36 @@ struct CollectArgs {
   double shutdown_timeout = 10;
   double torn_grace = 2;
   bool no_writer_check = false;
-  bool trust_any_owner = false;
+  TrustPolicy trust;
 };
+
+// --trust-any-owner, --allow-shared-writable and --follow-symlinks on a subcommand; the
+// OTLP_MMAP_* variables (TrustPolicy::from_env) are the defaults, applied in trust_from().
+struct TrustFlags {
+  bool any_owner = false;
+  bool shared_writable = false;
+  bool follow_symlinks = false;
+};
+
+void add_trust_flags(CLI::App* app, TrustFlags& f, const char* group) {
+  app->add_flag("--trust-any-owner", f.any_owner, "Read a file owned by another user (OTLP_MMAP_TRUST_ANY_OWNER=1)")
+      ->group(group);
+  app->add_flag("--allow-shared-writable", f.shared_writable,
+                "Read a file that group or others may write (OTLP_MMAP_ALLOW_SHARED_WRITABLE=1)")
+      ->group(group);
+  app->add_flag("--follow-symlinks", f.follow_symlinks,
+                "Follow a symbolic link at the path (OTLP_MMAP_FOLLOW_SYMLINKS=1)")
+      ->group(group);
+}
+
+// Throws std::invalid_argument for a malformed variable.
+TrustPolicy trust_from(const TrustFlags& f) {
+  TrustPolicy p = TrustPolicy::from_env();
+  p.any_owner = p.any_owner || f.any_owner;
+  p.shared_writable = p.shared_writable || f.shared_writable;
+  p.follow_symlinks = p.follow_symlinks || f.follow_symlinks;
+  return p;
+}
 
 std::optional<uint64_t> parse_uint(const std::string& s) {
   uint64_t v = 0;
@@ -189,7 +228,7 @@ int run_collect(const CollectArgs& a) {
   options.flush_timeout = seconds_f(a.shutdown_timeout);
   if (!(a.torn_grace >= 0) || !std::isfinite(a.torn_grace)) return bad_config("--torn-grace must be >= 0");
   options.reader.torn_grace = seconds_f(a.torn_grace);
-  options.reader.trust_any_owner = a.trust_any_owner;
+  options.reader.trust = a.trust;
   options.check_writer_liveness = !a.no_writer_check;
   options.span_batch = config.max_export_batch_size;
   options.span_queue_limit = config.max_queue_size;
@@ -347,8 +386,8 @@ int cli_main(int argc, char** argv) {
                  "Do not end the open spans of writer processes that exited (use when the writers run "
                  "in another pid namespace)")
       ->group("Pipeline");
-  collect->add_flag("--trust-any-owner", collect_args.trust_any_owner, "Read a file owned by another user")
-      ->group("Pipeline");
+  TrustFlags collect_trust, inspect_trust, stats_trust;
+  add_trust_flags(collect, collect_trust, "Pipeline");
   collect->footer(kCollectFooter);
 
   std::string inspect_path;
@@ -359,7 +398,7 @@ int cli_main(int argc, char** argv) {
   inspect->add_flag("--json", inspect_options.json, "One JSON document instead of text");
   inspect->add_option("--max-records", inspect_options.max_records, "Unread records shown per ring (default: all)");
   inspect->add_option("--max-entries", inspect_options.max_entries, "Dictionary entries shown")->capture_default_str();
-  inspect->add_flag("--trust-any-owner", inspect_options.trust_any_owner, "Read a file owned by another user");
+  add_trust_flags(inspect, inspect_trust, "Trust");
 
   std::string stats_path;
   StatsOptions stats_options;
@@ -369,7 +408,7 @@ int cli_main(int argc, char** argv) {
   stats->add_option("--interval", stats_options.interval_seconds, "Seconds between lines")->capture_default_str();
   stats->add_option("--count", stats_options.count, "Lines to print, then exit; 0: until interrupted")
       ->capture_default_str();
-  stats->add_flag("--trust-any-owner", stats_options.trust_any_owner, "Read a file owned by another user");
+  add_trust_flags(stats, stats_trust, "Trust");
 
   try {
     app.parse(argc, argv);
@@ -384,6 +423,14 @@ int cli_main(int argc, char** argv) {
     return 2;
   }
 
+  try {
+    collect_args.trust = trust_from(collect_trust);
+    inspect_options.trust = trust_from(inspect_trust);
+    stats_options.trust = trust_from(stats_trust);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "otlp-mmap: configuration error: " << e.what() << '\n';
+    return 2;
+  }
   if (collect->parsed()) return run_collect(collect_args);
   if (inspect->parsed()) return run_inspect(inspect_path, inspect_options, std::cout, std::cerr);
   if (stats->parsed()) {

@@ -1,7 +1,10 @@
 // Console exporters: readable text, or OTLP/JSON lines (one request per line), to stdout or
 // appended to a file. The three signals share one output per path.
 
+#include <fcntl.h>
 #include <google/protobuf/message.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -24,10 +27,7 @@ class ConsoleSink {
     if (path.empty()) {
       file_ = stdout;
     } else {
-      file_ = std::fopen(path.c_str(), "a");
-      if (file_ == nullptr) {
-        throw std::runtime_error("cannot open console output " + path + ": " + std::strerror(errno));
-      }
+      file_ = open_private(path);
       owned_ = true;
     }
   }
@@ -47,6 +47,30 @@ class ConsoleSink {
   const std::string& name() const { return path_; }
 
  private:
+  // The output is a copy of the telemetry, which is private (0600) in the file: a file the
+  // collector creates is 0600 exactly, whatever the umask. An existing file (or /dev/null, a
+  // FIFO) is appended to as it is.
+  static std::FILE* open_private(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      if (::fchmod(fd, 0600) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot make console output " + path + " private: " + std::strerror(err));
+      }
+    } else if (errno == EEXIST) {
+      fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    if (fd < 0) throw std::runtime_error("cannot open console output " + path + ": " + std::strerror(errno));
+    std::FILE* f = ::fdopen(fd, "a");
+    if (f == nullptr) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot open console output " + path + ": " + std::strerror(err));
+    }
+    return f;
+  }
+
   std::mutex mu_;
   std::FILE* file_ = nullptr;
   bool owned_ = false;

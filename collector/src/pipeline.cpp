@@ -109,6 +109,9 @@ Pipeline::Pipeline(PipelineOptions options, Exporter& exporter, MetricsBackend* 
       logs_(resolver_),
       span_batch_(options_.span_batch, options_.submit_delay),
       log_batch_(options_.log_batch, options_.submit_delay) {
+  // One reader per file: the pipeline consumes, so it always holds the file's reader lock.
+  options_.reader.exclusive = true;
+  options_.reader.read_only = false;
   refresh_now();
 }
 
@@ -138,16 +141,39 @@ bool Pipeline::try_open(bool first_attempt) {
     last_open_error_ = "missing";
     return false;
   }
+  // The file that failed under us last: not again before failed_retry (it faults again as
+  // long as it is truncated or the file system is full; a new file at the path is read at once).
+  if (before.st_dev == failed_dev_ && before.st_ino == failed_ino_ && failed_ino_ != 0 &&
+      Clock::now() - failed_at_ < options_.failed_retry) {
+    return false;
+  }
   std::unique_ptr<Reader> reader;
   try {
     reader = Reader::open(options_.path, options_.reader);
+  } catch (const FileLockedError& e) {
+    counters_.standby = true;
+    if (!standby_logged_) {
+      ++counters_.standby_waits;
+      log("another collector" + (e.holder_pid() > 0 ? " (pid " + std::to_string(e.holder_pid()) + ")" : std::string()) +
+          " reads " + options_.path + "; waiting as a hot standby");
+      standby_logged_ = true;
+    }
+    last_open_error_ = "locked";
+    return false;
   } catch (const FileError& e) {
     if (e.code() == FileError::Code::kUntrusted) {
-      // Not a regular file, or another user's without --trust-any-owner: waiting cannot
-      // change that, and the operator must know at once.
-      const std::string what = e.what();
-      log(what + (what.find("owned by uid") != std::string::npos ? " (--trust-any-owner reads it anyway)" : ""));
-      refused_ = true;
+      // Not a regular file, a symbolic link, a shared-writable file or another user's,
+      // without the setting that allows it: waiting cannot change that, and the operator
+      // must know at once. Once a file has been read, a file that appears at the path later
+      // and cannot be trusted is only reported (once) and the path kept under watch: a
+      // collector that has been running never exits over it.
+      if (counters_.files_opened == 0) {
+        log(e.what());
+        refused_ = true;
+      } else if (last_open_error_ != e.what()) {
+        log(std::string(e.what()) + "; waiting for a file that can be trusted");
+        last_open_error_ = e.what();
+      }
       return false;
     }
     std::string kind;
@@ -162,8 +188,9 @@ bool Pipeline::try_open(bool first_attempt) {
       } else if (kind == "uninitialised") {
         log("waiting for " + options_.path + " to be initialised by a writer");
       } else {
-        // Not a file we can read (yet): a writer may still fix it (or a reference writer is
-        // half-way through initialising it). Keep trying, say why once.
+        // Not a file we can read (yet): a writer may still fix it, move it aside and create
+        // a fresh one (or a reference writer is half-way through initialising it). Keep
+        // trying, say why once.
         log(std::string("cannot read the file yet, will retry: ") + e.what());
       }
     }
@@ -173,22 +200,30 @@ bool Pipeline::try_open(bool first_attempt) {
   // The path may have been replaced between stat and open; the identity must be the one
   // that was opened, so check the path again.
   struct stat after {};
-  if (::stat(options_.path.c_str(), &after) != 0 || after.st_dev != before.st_dev || after.st_ino != before.st_ino) {
+  if (::stat(options_.path.c_str(), &after) != 0 || after.st_dev != reader->device() ||
+      after.st_ino != reader->inode()) {
     return false;
+  }
+  if (counters_.standby) {
+    log("took over " + options_.path);
+    counters_.standby = false;
+    standby_logged_ = false;
   }
   attach(std::move(reader), after.st_dev, after.st_ino);
   return true;
 }
 
-void Pipeline::attach(std::unique_ptr<Reader> reader, dev_t dev, ino_t ino) {
-  if (reader_) {
-    const auto& c = reader_->counters();
-    for (size_t i = 0; i < 3; ++i) {
-      base_records_[i] += c.records[i];
-      base_torn_[i] += c.torn[i];
-      base_corrupt_[i] += c.corrupt[i];
-    }
+void Pipeline::account_closed(const Reader& reader) {
+  const auto& c = reader.counters();
+  for (size_t i = 0; i < 3; ++i) {
+    base_records_[i] += c.records[i];
+    base_torn_[i] += c.torn[i];
+    base_corrupt_[i] += c.corrupt[i];
   }
+}
+
+void Pipeline::attach(std::unique_ptr<Reader> reader, dev_t dev, ino_t ino) {
+  if (reader_) account_closed(*reader_);
   reader_ = std::move(reader);
   dev_ = dev;
   ino_ = ino;
@@ -207,6 +242,78 @@ void Pipeline::attach(std::unique_ptr<Reader> reader, dev_t dev, ino_t ino) {
   log(msg.str());
 }
 
+void Pipeline::drop_failed_reader() {
+  const std::string why = reader_->failure();
+  ++counters_.files_failed;
+  const bool again = reader_->device() == failed_dev_ && reader_->inode() == failed_ino_;
+  failed_dev_ = reader_->device();
+  failed_ino_ = reader_->inode();
+  failed_at_ = Clock::now();
+  if (!again) {
+    log(why + "; dropped the file (" + std::to_string(counters_.files_failed) +
+        " so far), keeping what was aggregated in memory; waiting for a valid file at " + options_.path);
+  }
+  account_closed(*reader_);
+  resolver_.attach(nullptr);
+  metric_streams_.clear();
+  reader_.reset();
+  last_open_error_.clear();
+}
+
+template <class F>
+void Pipeline::on_retiring(F&& f) {
+  struct Swap {
+    Pipeline& p;
+    explicit Swap(Pipeline& pipeline) : p(pipeline) { swap(); }
+    ~Swap() { swap(); }
+    void swap() {
+      std::swap(p.reader_, p.retiring_->reader);
+      std::swap(p.resolver_, p.retiring_->resolver);
+      std::swap(p.metric_streams_, p.retiring_->metric_streams);
+    }
+  } guard(*this);
+  f();
+}
+
+void Pipeline::close_retiring(const char* why) {
+  if (!retiring_) return;
+  Reader& r = *retiring_->reader;
+  if (r.failed()) {
+    ++counters_.files_failed;
+    log(r.failure() + "; dropped the old file");
+  } else {
+    log(std::string("finished the old file that was at ") + options_.path + " (" +
+        std::to_string(retiring_->records_after_switch) + " records read from it after the switch; " + why + ")");
+  }
+  ++counters_.files_retired;
+  account_closed(r);
+  retiring_.reset();
+}
+
+size_t Pipeline::retire_pass() {
+  if (!retiring_) return 0;
+  size_t n = 0;
+  bool empty = false;
+  const bool blocked = blocked_, more = more_;
+  const double fill = fill_;
+  on_retiring([&] {
+    n = drain_pass(options_.read_batch);
+    empty = true;
+    for (auto k : layout::kRingKinds) empty = empty && reader_->ring_state(k).unread() <= 0;
+  });
+  blocked_ = blocked_ || blocked;
+  more_ = more_ || more;
+  fill_ = std::max(fill_, fill);
+  retiring_->records_after_switch += n;
+  if (n > 0 || !empty) retiring_->last_record = now_.steady;
+  if (retiring_->reader->failed()) {
+    close_retiring("it failed");
+  } else if (now_.steady - retiring_->last_record >= options_.retire_quiet) {
+    close_retiring(empty ? "its rings stayed empty" : "no record arrived");
+  }
+  return n;
+}
+
 void Pipeline::follow() {
   if (!reader_) return;
   // Re-initialised in place (a writer that resets files, as the reference does): the ring
@@ -220,20 +327,36 @@ void Pipeline::follow() {
   try {
     next = Reader::open(options_.path, options_.reader);
   } catch (const FileError& e) {
+    // A corrupt or untrusted file at the path (or one another collector holds): say so
+    // once, keep reading the current file, try again at the next check.
     if (replaced && e.code() != FileError::Code::kNotFound && e.code() != FileError::Code::kNotInitialized &&
         last_open_error_ != e.what()) {
       log(std::string("a new file is at the path but cannot be read yet: ") + e.what());
       last_open_error_ = e.what();
     }
-    return;  // keep reading the current file; try again at the next check
+    return;
   }
   struct stat again {};
   if (::stat(options_.path.c_str(), &again) != 0) return;
   if (replaced) {
-    if (again.st_dev != st.st_dev || again.st_ino != st.st_ino) return;
-    // Whatever the old file still holds belongs to the old writers: read it all first.
+    if (again.st_dev != next->device() || again.st_ino != next->inode()) return;
+    // Whatever the old file still holds belongs to its writers, some of which may still be
+    // writing it for a while: it is read beside the new one until it has been quiet for
+    // retire_quiet (its lock held until then), then closed.
+    if (retiring_) {
+      on_retiring([&] { drain_all(options_.shutdown_drain); });
+      close_retiring("the path was replaced again");
+    }
     drain_all(options_.shutdown_drain);
-    log("the path now names another file: finished the old one, switching");
+    retiring_ = std::make_unique<RetiringFile>();
+    retiring_->reader = std::move(reader_);
+    retiring_->resolver = std::move(resolver_);
+    resolver_ = DictionaryResolver(options_.dictionary);
+    retiring_->metric_streams = std::move(metric_streams_);
+    metric_streams_.clear();
+    retiring_->last_record = now_.steady;
+    log("the path now names another file: reading it, and the old one until it has been quiet for " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(options_.retire_quiet).count()) + " ms");
     ++counters_.file_switches;
   } else {
     log("the file was re-initialised in place (its start time changed): starting over on it");
@@ -254,6 +377,8 @@ size_t Pipeline::exporter_room(Signal signal, size_t pending, size_t limit) cons
 }
 
 size_t Pipeline::drain_pass(size_t per_ring) {
+  // The file's size first: a file that shrank below its layout is not touched at all.
+  if (!reader_->refresh()) return 0;
   SpanEvent span;
   Event event;
   Measurement measurement;
@@ -285,7 +410,7 @@ size_t Pipeline::drain_pass(size_t per_ring) {
 }
 
 size_t Pipeline::drain_all(Clock::duration limit) {
-  if (!reader_) return 0;
+  if (!reader_ || reader_->failed()) return 0;
   const auto deadline = Clock::now() + limit;
   size_t total = 0;
   for (;;) {
@@ -484,8 +609,20 @@ int Pipeline::run(const std::atomic<bool>& stop) {
       if (!try_open(first)) {
         if (refused_) return 1;
         first = false;
-        // Wait for the file in short slices so a stop request is seen at once.
-        const auto until = Clock::now() + open_wait;
+        // An old file being drained is still read while we wait for the new one.
+        if (retiring_) {
+          refresh_now();
+          try {
+            retire_pass();
+            submit_due(false);
+          } catch (const std::exception& e) {
+            note_error("reading", e);
+          }
+        }
+        // Wait for the file in short slices so a stop request is seen at once. A standby
+        // tries the lock every standby_poll, to take over as soon as the other collector exits.
+        const auto wait = counters_.standby ? std::chrono::nanoseconds(options_.standby_poll) : open_wait;
+        const auto until = Clock::now() + wait;
         while (!stop.load(std::memory_order_relaxed) && Clock::now() < until) {
           std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), 50ms));
         }
@@ -502,11 +639,13 @@ int Pipeline::run(const std::atomic<bool>& stop) {
     refresh_now();
     size_t n = 0;
     try {
-      n = drain_pass(options_.read_batch);
+      n = retire_pass();
+      n += drain_pass(options_.read_batch);
       tick();
     } catch (const std::exception& e) {
       note_error("reading", e);
     }
+    if (reader_ && reader_->failed()) drop_failed_reader();
     if (n == 0) {
       idle.wait();
     } else if (more_) {
@@ -524,7 +663,12 @@ void Pipeline::shutdown() {
   // left before we were stopped: read it now, or it is lost to this run.
   if (!reader_ && !refused_) try_open(false);
   try {
+    if (retiring_) {
+      on_retiring([&] { drain_all(options_.shutdown_drain); });
+      close_retiring("shutdown");
+    }
     drain_all(options_.shutdown_drain);
+    if (reader_ && reader_->failed()) drop_failed_reader();
     refresh_now();
     const size_t open = spans_.finish_all(IncompleteReason::kShutdown, now_);
     if (open > 0) log(std::to_string(open) + " span(s) still open at shutdown exported as incomplete");
@@ -536,6 +680,14 @@ void Pipeline::shutdown() {
   const bool flushed = exporter_.flush(Clock::now() + options_.flush_timeout);
   if (!flushed) log("exporter flush did not finish within the deadline; the rest is counted as dropped");
   log(stats_line());
+  // Release the file (and its reader lock) now: a standby collector may take over at once,
+  // even while this process is still tearing down.
+  if (reader_) {
+    counters_.writer = reader_->writer_counters();
+    account_closed(*reader_);
+    resolver_.attach(nullptr);
+    reader_.reset();
+  }
 }
 
 // ------------------------------------------------------------------ stats
@@ -553,6 +705,14 @@ PipelineStats Pipeline::stats() const {
       s.corrupt[i] += c.corrupt[i];
     }
     s.writer = reader_->writer_counters();
+  }
+  if (retiring_) {
+    const auto& c = retiring_->reader->counters();
+    for (size_t i = 0; i < 3; ++i) {
+      s.records[i] += c.records[i];
+      s.torn[i] += c.torn[i];
+      s.corrupt[i] += c.corrupt[i];
+    }
   }
   s.spans = spans_.stats();
   s.logs = logs_.stats();
@@ -577,7 +737,8 @@ std::string Pipeline::stats_line() const {
     << " measurements=" << s.records[kMeasurements] << " | exported spans=" << t.items_exported
     << " logs=" << l.items_exported << " points=" << m.items_exported << " | dropped writer=" << writer_dropped
     << " exporter=" << exporter_dropped << " reader=" << reader_dropped << " | in_flight_spans=" << s.in_flight_spans
-    << " incomplete_spans=" << s.spans.incomplete << " errors=" << s.errors;
+    << " incomplete_spans=" << s.spans.incomplete << " errors=" << s.errors << " files_failed=" << s.files_failed
+    << " file_switches=" << s.file_switches << " standby=" << (s.standby ? 1 : 0);
   return o.str();
 }
 

@@ -216,7 +216,7 @@ const char* span_event_name(SpanEventType t) {
 
 class Inspector {
  public:
-  Inspector(Reader& reader, const MappedFile& raw) : reader_(reader), raw_(raw) {}
+  explicit Inspector(Reader& reader) : reader_(reader) {}
 
   Json any(const AnyValue& v, int depth = 0) {
     using K = AnyValue::Kind;
@@ -358,38 +358,25 @@ class Inspector {
   // Every unconsumed sequence of a ring, published or not (a writer that died between claim
   // and publish leaves a pending slot; the records after it are shown too).
   Json ring_records(RingKind kind, size_t max, size_t& pending_out) {
-    const FileLayout& lay = reader_.file_layout();
-    Ring ring(raw_.base() + lay.ring_offset(kind), lay.geometry.ring(kind));
-    const int64_t rd = ring.reader_index().load(std::memory_order_acquire);
-    const int64_t wr = ring.writer_index().load(std::memory_order_acquire);
     Json out = Json::array();
     pending_out = 0;
-    int64_t unread = seq_sub(wr, rd);
-    if (unread < 0 || static_cast<uint64_t>(unread) > ring.num_buffers()) {
-      return out;  // inconsistent indices: nothing safe to show
-    }
     std::string payload;
-    for (int64_t seq = seq_add(rd, 1), n = 0; seq_sub(wr, seq) >= 0 && static_cast<size_t>(n) < max;
-         seq = seq_add(seq, 1), ++n) {
+    reader_.scan(kind, max, [&](int64_t seq, Reader::SlotState state, std::string_view bytes) {
       Json rec = Json::object();
       rec.set("seq", seq);
-      const int32_t avail = ring.availability(seq).load(std::memory_order_acquire);
-      if (!ring.is_published(seq, avail)) {
+      if (state == Reader::SlotState::kPending) {
         ++pending_out;
         rec.set("state", "pending");
         out.push(std::move(rec));
-        continue;
+        return;
       }
       rec.set("state", "published");
-      const uint8_t* slot = ring.slot(seq);
-      wire::Decoder d(slot, slot + ring.buffer_size());
-      uint64_t len = 0;
-      if (!d.varint(len) || len > d.remaining()) {
+      if (state == Reader::SlotState::kInvalid) {
         rec.set("error", "invalid length prefix");
         out.push(std::move(rec));
-        continue;
+        return;
       }
-      payload.assign(reinterpret_cast<const char*>(d.pos()), len);
+      payload.assign(bytes);
       bool ok = false;
       switch (kind) {
         case RingKind::kEvents: {
@@ -410,7 +397,7 @@ class Inspector {
       }
       if (!ok) rec.set("error", "undecodable").set("payload_hex", hex(payload));
       out.push(std::move(rec));
-    }
+    });
     return out;
   }
 
@@ -546,7 +533,6 @@ class Inspector {
 
  private:
   Reader& reader_;
-  const MappedFile& raw_;
 };
 
 void write_text(std::ostream& o, const Json& doc) {
@@ -627,13 +613,13 @@ int run_inspect(const std::string& path, const InspectOptions& options, std::ost
   try {
     ReaderOptions ro;
     ro.read_only = true;
-    ro.trust_any_owner = options.trust_any_owner;
+    ro.trust = options.trust;
     reader = Reader::open(path, ro);
   } catch (const FileError& e) {
     err << "otlp-mmap inspect: " << e.what() << '\n';
     return 1;
   }
-  Inspector in(*reader, reader->mapped_file());
+  Inspector in(*reader);
   const FileLayout& lay = reader->file_layout();
   Json doc = Json::object();
 
@@ -685,6 +671,11 @@ int run_inspect(const std::string& path, const InspectOptions& options, std::ost
   dict.set("listed", static_cast<uint64_t>(listed)).set("entries", std::move(entries));
   doc.set("dictionary", std::move(dict));
   doc.set("records", std::move(records));
+  // The file shrank or faulted under us: what was read may be partial; say so, print nothing.
+  if (reader->failed() || !reader->refresh()) {
+    err << "otlp-mmap inspect: " << reader->failure() << '\n';
+    return 1;
+  }
 
   if (options.json) {
     doc.write(out, 2);
@@ -702,7 +693,7 @@ int run_stats(const std::string& path, const StatsOptions& options, std::ostream
   try {
     ReaderOptions ro;
     ro.read_only = true;
-    ro.trust_any_owner = options.trust_any_owner;
+    ro.trust = options.trust;
     reader = Reader::open(path, ro);
   } catch (const FileError& e) {
     err << "otlp-mmap stats: " << e.what() << '\n';
@@ -751,6 +742,10 @@ int run_stats(const std::string& path, const StatsOptions& options, std::ostream
     o << " | dropped full=" << wc.dropped_full[0] << '/' << wc.dropped_full[1] << '/' << wc.dropped_full[2]
       << " unencodable=" << wc.dropped_unencodable << " skipped=" << wc.dropped_skipped
       << " truncated=" << wc.truncated_values << " | reader torn=" << torn << " corrupt=" << corrupt;
+    if (reader->failed() || !reader->refresh()) {
+      err << "otlp-mmap stats: " << reader->failure() << '\n';
+      return 1;
+    }
     out << o.str() << std::endl;
     prev_time = now;
   }

@@ -88,7 +88,13 @@ class PyReader {
 
   Reader& r() const {
     if (!r_) throw_py(PyExc_ValueError, "the reader is closed");
+    check();
     return *r_;
+  }
+  // The file shrank or faulted (SIGBUS) under the reader: FormatError, for this call and
+  // every later one (the reader is failed for good; open the path again).
+  void check() const {
+    if (r_ && r_->failed()) throw_py(g_format_error, "%s", r_->failure().c_str());
   }
   void close() {
     r_.reset();
@@ -151,7 +157,10 @@ class PyReader {
 
   nb::object read_string(int64_t ref) {
     std::string s;
-    if (!r().read_string(ref, s)) unresolvable(ref);
+    if (!r().read_string(ref, s)) {
+      check();
+      unresolvable(ref);
+    }
     PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "strict");
     if (o == nullptr) {
       PyErr_Clear();
@@ -260,7 +269,10 @@ class PyReader {
   template <class Msg>
   void entry_as(int64_t ref, Msg& out, const char* what) {
     std::string bytes;
-    if (!r().entry(ref, bytes)) unresolvable(ref);
+    if (!r().entry(ref, bytes)) {
+      check();
+      unresolvable(ref);
+    }
     if (!decode(bytes, out)) {
       throw_py(g_format_error, "dictionary entry %lld is not %s", static_cast<long long>(ref), what);
     }
@@ -451,39 +463,130 @@ void bind_reader(nb::module_& m) {
                        "resolved. A file has a single consuming reader; read_only readers can only peek.")
       .def(
           "__init__",
-          [](PyReader* self, nb::handle path, double torn_grace_seconds, bool read_only, bool trust_any_owner) {
+          [](PyReader* self, nb::handle path, double torn_grace_seconds, bool read_only, bool trust_any_owner,
+             bool allow_shared_writable, bool follow_symlinks, bool exclusive) {
             if (!std::isfinite(torn_grace_seconds) || torn_grace_seconds < 0 || torn_grace_seconds > 1e9) {
               throw_py(PyExc_ValueError, "torn_grace_seconds must be a finite number of seconds >= 0");
             }
             ReaderOptions o;
             o.torn_grace = std::chrono::nanoseconds(static_cast<int64_t>(torn_grace_seconds * 1e9));
             o.read_only = read_only;
-            o.trust_any_owner = trust_any_owner;
+            o.trust = TrustPolicy::from_env();
+            o.trust.any_owner = o.trust.any_owner || trust_any_owner;
+            o.trust.shared_writable = o.trust.shared_writable || allow_shared_writable;
+            o.trust.follow_symlinks = o.trust.follow_symlinks || follow_symlinks;
+            if (exclusive && read_only) throw_py(PyExc_ValueError, "exclusive needs a reader that is not read_only");
+            o.exclusive = exclusive;
             std::string p = fs_path(path);
             auto r = translating_core_errors([&] { return Reader::open(p, o); });
             new (self) PyReader(std::move(r));
           },
-          "path"_a, nb::kw_only(), "torn_grace_seconds"_a = 2.0, "read_only"_a = false, "trust_any_owner"_a = false)
+          "path"_a, nb::kw_only(), "torn_grace_seconds"_a = 2.0, "read_only"_a = false, "trust_any_owner"_a = false,
+          "allow_shared_writable"_a = false, "follow_symlinks"_a = false, "exclusive"_a = false)
       .def_prop_ro("path", [](const PyReader& r) { return path_to_py(r.r().path()); })
       .def_prop_ro("closed", &PyReader::closed)
       .def("close", &PyReader::close)
       .def("__enter__", [](nb::handle self) { return nb::borrow(self); })
       .def("__exit__", [](PyReader& r, nb::args) { r.close(); })
-      .def("header", &PyReader::header)
-      .def("ring_states", &PyReader::ring_states)
-      .def("writer_counters", [](const PyReader& r) { return writer_counters_dict(r.r().writer_counters()); })
+      .def("header",
+           [](PyReader& r) {
+             auto out = r.header();
+             r.check();
+             return out;
+           })
+      .def("ring_states",
+           [](PyReader& r) {
+             auto out = r.ring_states();
+             r.check();
+             return out;
+           })
+      .def("writer_counters",
+           [](const PyReader& r) {
+             auto out = writer_counters_dict(r.r().writer_counters());
+             r.check();
+             return out;
+           })
       .def("reader_counters", &PyReader::reader_counters)
-      .def("read_string", &PyReader::read_string, "ref"_a)
-      .def("read_resource", &PyReader::read_resource, "ref"_a)
-      .def("read_scope", &PyReader::read_scope, "ref"_a)
-      .def("read_metric_stream", &PyReader::read_metric_stream, "ref"_a)
-      .def("read_event", &PyReader::read_event)
-      .def("read_span_event", &PyReader::read_span_event)
-      .def("read_measurement", &PyReader::read_measurement)
-      .def("read_all", &PyReader::read_all)
-      .def("peek", &PyReader::peek, "ring_name"_a.none(), "max"_a = 100)
-      .def("skip", &PyReader::skip, "ring_name"_a.none(), "max"_a = std::numeric_limits<size_t>::max())
-      .def("dictionary_entries", &PyReader::dictionary_entries, "max"_a = 1000)
+      .def(
+          "read_string",
+          [](PyReader& r, int64_t ref) {
+            auto out = r.read_string(ref);
+            r.check();
+            return out;
+          },
+          "ref"_a)
+      .def(
+          "read_resource",
+          [](PyReader& r, int64_t ref) {
+            auto out = r.read_resource(ref);
+            r.check();
+            return out;
+          },
+          "ref"_a)
+      .def(
+          "read_scope",
+          [](PyReader& r, int64_t ref) {
+            auto out = r.read_scope(ref);
+            r.check();
+            return out;
+          },
+          "ref"_a)
+      .def(
+          "read_metric_stream",
+          [](PyReader& r, int64_t ref) {
+            auto out = r.read_metric_stream(ref);
+            r.check();
+            return out;
+          },
+          "ref"_a)
+      .def("read_event",
+           [](PyReader& r) {
+             auto out = r.read_event();
+             r.check();
+             return out;
+           })
+      .def("read_span_event",
+           [](PyReader& r) {
+             auto out = r.read_span_event();
+             r.check();
+             return out;
+           })
+      .def("read_measurement",
+           [](PyReader& r) {
+             auto out = r.read_measurement();
+             r.check();
+             return out;
+           })
+      .def("read_all",
+           [](PyReader& r) {
+             auto out = r.read_all();
+             r.check();
+             return out;
+           })
+      .def(
+          "peek",
+          [](PyReader& r, nb::handle ring, size_t max) {
+            auto out = r.peek(ring, max);
+            r.check();
+            return out;
+          },
+          "ring_name"_a.none(), "max"_a = 100)
+      .def(
+          "skip",
+          [](PyReader& r, nb::handle ring, size_t max) {
+            auto out = r.skip(ring, max);
+            r.check();
+            return out;
+          },
+          "ring_name"_a.none(), "max"_a = std::numeric_limits<size_t>::max())
+      .def(
+          "dictionary_entries",
+          [](PyReader& r, size_t max) {
+            auto out = r.dictionary_entries(max);
+            r.check();
+            return out;
+          },
+          "max"_a = 1000)
       .def("__repr__", [](const PyReader& r) {
         if (r.closed()) return nb::str("<otlp_mmap._native.Reader (closed)>");
         return nb::str("<otlp_mmap._native.Reader {!r}>").format(path_to_py(r.r().path()));

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+
+#include "otlp_mmap/mapping_guard.hpp"
 
 namespace otlp_mmap {
 
@@ -13,14 +16,59 @@ using layout::RingKind;
 namespace dh = layout::dictionary_header;
 namespace fh = layout::file_header;
 
+namespace {
+
+// The reader lock: an open-file-description (OFD) write lock on the file's first byte.
+//
+// OFD locks belong to the open file description, not to the process: they are released when
+// the reader's descriptor is closed (including by the process exiting or dying), they are
+// not lost when the same process closes another descriptor of the file (a classic POSIX
+// fcntl lock would be), and two readers in one process conflict as two processes do. On
+// Linux they are independent of flock() locks, which is what writers use to serialise
+// initialisation and growth: the reader lock never blocks or is blocked by a writer. Only
+// readers that ask for it (the collector, the Python Reader when not read-only) take it;
+// inspect and stats read without it.
+struct flock lock_request(short type) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 1;
+  fl.l_pid = 0;  // must be 0 for OFD locks
+  return fl;
+}
+
+void take_reader_lock(int fd, const std::string& path) {
+  struct flock fl = lock_request(F_WRLCK);
+  if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return;
+  const int err = errno;
+  if (err != EAGAIN && err != EACCES) {
+    throw FileError(FileError::Code::kIo, path + ": cannot lock the file for reading: " + std::strerror(err));
+  }
+  struct flock probe = lock_request(F_WRLCK);
+  int64_t pid = 0;
+  // The kernel reports -1 as the holder of an OFD lock; a classic lock's pid is shown.
+  if (::fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK && probe.l_pid > 0) pid = probe.l_pid;
+  throw FileLockedError(path + ": another reader" + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+                            " holds the file's reader lock; a file has one consuming reader at a time",
+                        pid);
+}
+
+}  // namespace
+
 std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOptions& options) {
   // O_NONBLOCK: opening a FIFO read-only would otherwise wait for a writer to appear (it is
-  // refused below); for a regular file it changes nothing.
-  int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
+  // refused below); for a regular file it changes nothing. O_NOFOLLOW unless the policy
+  // follows symbolic links.
+  int fd = ::open(path.c_str(),
+                  (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | options.trust.open_flags());
   if (fd < 0) {
     int err = errno;
     if (err == EISDIR) {
       throw FileError(FileError::Code::kUntrusted, path + ": refusing to read: not a regular file (a directory)");
+    }
+    if (err == ELOOP && !options.trust.follow_symlinks) {
+      throw FileError(FileError::Code::kUntrusted, symlink_refused_message(path));
     }
     throw FileError(err == ENOENT ? FileError::Code::kNotFound : FileError::Code::kIo,
                     path + ": open: " + std::strerror(err));
@@ -30,11 +78,9 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOption
     ::close(fd);
     throw FileError(FileError::Code::kUntrusted, path + ": refusing to read: not a regular file");
   }
-  if (!options.trust_any_owner && st.st_uid != ::geteuid()) {
+  if (auto why = untrusted_reason(st, path, options.trust)) {
     ::close(fd);
-    throw FileError(FileError::Code::kUntrusted, path + ": refusing to read: owned by uid " +
-                                                     std::to_string(st.st_uid) + ", not by this user (uid " +
-                                                     std::to_string(::geteuid()) + "); allow it explicitly to proceed");
+    throw FileError(FileError::Code::kUntrusted, *why);
   }
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > options.max_file_bytes) {
@@ -48,6 +94,14 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOption
     throw FileError(FileError::Code::kNotInitialized,
                     path + ": file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
   }
+  if (options.exclusive) {
+    try {
+      take_reader_lock(fd, path);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+  }
   std::unique_ptr<MappedFile> file;
   try {
     file = std::make_unique<MappedFile>(fd, path, options.max_file_bytes, !options.read_only);
@@ -55,12 +109,36 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, const ReaderOption
     ::close(fd);
     throw;
   }
-  FileLayout lay = validate_layout(file->base(), size, path);
-  return std::unique_ptr<Reader>(new Reader(std::move(file), lay, options));
+  // The header is read under the guard too: the file may shrink between fstat and here.
+  FileLayout lay;
+  std::optional<FileError> error;
+  const uint8_t* base = file->base();
+  const bool ok = mapping_guard::guarded([&] {
+    // validate_layout throws on a bad layout: the exception is caught here, never crosses the
+    // guard. It builds strings (names, messages) between its loads; a fault there would skip
+    // their destructors, leaking a few bytes once for a file that shrank within this window
+    // (between fstat above and these loads). A leak, never corruption: no lock or allocator
+    // state is held across a load from the mapping.
+    try {
+      lay = validate_layout(base, size, path);
+    } catch (const FileError& e) {
+      error.emplace(e);
+    }
+  });
+  if (!ok) {
+    throw FileError(FileError::Code::kCorrupt,
+                    path + ": the file shrank or has a hole under the reader (SIGBUS reading its header)");
+  }
+  if (error) throw *error;
+  return std::unique_ptr<Reader>(new Reader(std::move(file), lay, options, st));
 }
 
-Reader::Reader(std::unique_ptr<MappedFile> file, FileLayout lay, ReaderOptions options)
+Reader::Reader(std::unique_ptr<MappedFile> file, FileLayout lay, ReaderOptions options, const struct stat& st)
     : file_(std::move(file)), layout_(lay), options_(options) {
+  size_ = static_cast<uint64_t>(st.st_size);
+  min_size_ = layout_.dictionary_offset + dh::kSize;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
   for (auto k : layout::kRingKinds) {
     consumers_[static_cast<size_t>(k)] =
         RingConsumer(Ring(file_->base() + layout_.ring_offset(k), layout_.geometry.ring(k),
@@ -69,26 +147,68 @@ Reader::Reader(std::unique_ptr<MappedFile> file, FileLayout lay, ReaderOptions o
   }
 }
 
+template <class F>
+bool Reader::guard(F&& f) {
+  if (failed_) return false;
+  if (mapping_guard::guarded(std::forward<F>(f))) return true;
+  ++faults_;
+  fail("the file shrank or has a hole under the reader (SIGBUS reading the mapping)");
+  return false;
+}
+
+void Reader::fail(const std::string& why) {
+  if (failed_) return;
+  failed_ = true;
+  failure_ = file_->path() + ": " + why;
+}
+
+bool Reader::refresh() {
+  if (failed_) return false;
+  struct stat st {};
+  if (::fstat(file_->fd(), &st) != 0) return true;  // keep the last size
+  size_ = static_cast<uint64_t>(st.st_size);
+  if (size_ < min_size_) {
+    fail("the file shrank to " + std::to_string(size_) + " bytes, below the " + std::to_string(min_size_) +
+         " its header, rings and dictionary header need");
+  }
+  return !failed_;
+}
+
+bool Reader::covered(uint64_t off, uint64_t len) const {
+  const uint64_t limit = std::min(size_, file_->window());
+  return off <= limit && len <= limit - off;
+}
+
 uint64_t Reader::start_time_unix_nano() const {
-  return file_->atomic_at<uint64_t>(fh::kStartTime).load(std::memory_order_acquire);
+  uint64_t v = 0;
+  const_cast<Reader*>(this)->guard(
+      [&] { v = file_->atomic_at<uint64_t>(fh::kStartTime).load(std::memory_order_acquire); });
+  return v;
 }
 
 void Reader::note_corrupt(RingKind ring) {
   ++counters_.corrupt[static_cast<size_t>(ring)];
-  if (file_->writable()) file_->atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).fetch_add(1, std::memory_order_relaxed);
+  if (file_->writable()) {
+    guard([&] { file_->atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).fetch_add(1, std::memory_order_relaxed); });
+  }
 }
 
 bool Reader::next_payload(RingKind ring, std::string& payload) {
-  if (!file_->writable()) return false;
+  if (!file_->writable() || failed_) return false;
   auto& c = consumers_[static_cast<size_t>(ring)];
   for (;;) {
     switch (c.next(payload)) {
       case RingConsumer::Result::kRecord: return true;
       case RingConsumer::Result::kEmpty:
       case RingConsumer::Result::kPending: return false;
+      case RingConsumer::Result::kFault:
+        ++faults_;
+        fail("the file shrank or has a hole under the reader (SIGBUS reading the " +
+             std::string(layout::ring_name(ring)) + " ring)");
+        return false;
       case RingConsumer::Result::kSkippedTorn:
         ++counters_.torn[static_cast<size_t>(ring)];
-        file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).fetch_add(1, std::memory_order_relaxed);
+        guard([&] { file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).fetch_add(1, std::memory_order_relaxed); });
         continue;
       case RingConsumer::Result::kCorrupt: note_corrupt(ring); continue;
     }
@@ -96,41 +216,93 @@ bool Reader::next_payload(RingKind ring, std::string& payload) {
 }
 
 void Reader::peek(RingKind ring, size_t max, const std::function<void(int64_t, std::string_view)>& f) {
+  scan_slots(ring, max, [&](int64_t seq, SlotState state, std::string_view payload) {
+    if (state == SlotState::kPending) return false;
+    f(seq, payload);
+    return true;
+  });
+}
+
+void Reader::scan(RingKind ring, size_t max, const std::function<void(int64_t, SlotState, std::string_view)>& f) {
+  scan_slots(ring, max, [&](int64_t seq, SlotState state, std::string_view payload) {
+    f(seq, state, payload);
+    return true;
+  });
+}
+
+template <class F>
+void Reader::scan_slots(RingKind ring, size_t max, F&& f) {
   const Ring& r = consumers_[static_cast<size_t>(ring)].ring();
-  int64_t next = seq_add(r.reader_index().load(std::memory_order_acquire), 1);
-  int64_t last = r.writer_index().load(std::memory_order_acquire);
+  int64_t rd = 0, wr = 0;
+  if (!guard([&] {
+        rd = r.reader_index().load(std::memory_order_acquire);
+        wr = r.writer_index().load(std::memory_order_acquire);
+      })) {
+    return;
+  }
+  const int64_t unread = seq_sub(wr, rd);
+  if (unread < 0 || static_cast<uint64_t>(unread) > r.num_buffers()) return;  // inconsistent: nothing safe
   const uint64_t b = r.buffer_size();
-  for (size_t n = 0; n < max && seq_sub(last, next) >= 0; ++n, next = seq_add(next, 1)) {
-    if (!r.is_published(next, r.availability(next).load(std::memory_order_acquire))) break;
-    const uint8_t* s = r.slot(next);
-    wire::Decoder d(s, s + b);
-    uint64_t len;
-    if (!d.varint(len) || len > d.remaining()) {
-      f(next, std::string_view());
-      continue;
+  std::string buf(b, '\0');  // sized before the guard: the copy allocates nothing
+  char* out = buf.data();
+  int64_t next = seq_add(rd, 1);
+  for (size_t n = 0; n < max && seq_sub(wr, next) >= 0; ++n, next = seq_add(next, 1)) {
+    SlotState state = SlotState::kPending;
+    uint64_t len = 0;
+    if (!guard([&] {
+          if (!r.is_published(next, r.availability(next).load(std::memory_order_acquire))) return;
+          const auto p = slot_record::payload(r.slot(next), b);
+          if (!p) {
+            state = SlotState::kInvalid;
+            return;
+          }
+          std::memcpy(out, p->data(), p->size());
+          len = p->size();
+          state = SlotState::kPublished;
+        })) {
+      return;
     }
-    f(next, std::string_view(reinterpret_cast<const char*>(d.pos()), len));
+    if (!f(next, state, std::string_view(out, len))) return;
   }
 }
 
 bool Reader::entry(int64_t ref, std::string& out) {
+  if (failed_) return false;
   if (ref < static_cast<int64_t>(layout_.first_entry_offset())) return false;
-  uint64_t off = static_cast<uint64_t>(ref);
-  uint64_t size = file_->known_size();
+  const uint64_t off = static_cast<uint64_t>(ref);
   // The file may have grown since we last looked: re-check before giving up.
-  if (off + 1 > size) size = file_->refresh_size();
-  if (off + 1 > size || off >= file_->window()) return false;
-  const uint64_t limit = std::min(size, file_->window());
-  wire::Decoder d(file_->base() + off, file_->base() + limit);
-  uint64_t len;
-  if (!d.varint(len)) return false;
-  if (len > options_.max_entry_bytes) return false;
-  if (len > d.remaining()) {
-    size = std::min(file_->refresh_size(), file_->window());
-    const uint64_t at = static_cast<uint64_t>(d.pos() - file_->base());
-    if (at > size || len > size - at) return false;
+  if (!covered(off, 1) && !(refresh() && covered(off, 1))) return false;
+  // The length prefix: at most 10 bytes, and never beyond the end of the file.
+  const uint64_t limit = std::min(size_, file_->window());
+  const uint64_t prefix_room = std::min<uint64_t>(limit - off, slot_record::kMaxPrefixBytes);
+  uint64_t len = 0;
+  uint64_t prefix = 0;
+  bool prefix_ok = false;
+  const uint8_t* p = file_->base() + off;
+  if (!guard([&] {
+        uint64_t v = 0;
+        for (uint64_t i = 0; i < prefix_room; ++i) {
+          const uint8_t byte = p[i];
+          v |= uint64_t{byte & 0x7fu} << (7 * i);
+          if ((byte & 0x80) == 0) {
+            len = v;
+            prefix = i + 1;
+            prefix_ok = true;
+            return;
+          }
+        }
+      })) {
+    return false;
   }
-  out.assign(reinterpret_cast<const char*>(d.pos()), len);
+  if (!prefix_ok || len > options_.max_entry_bytes) return false;
+  const uint64_t at = off + prefix;
+  if (!covered(at, len) && !(refresh() && covered(at, len))) return false;
+  out.resize(len);  // outside the guard: may allocate
+  char* dst = out.data();
+  if (!guard([&] { std::memcpy(dst, p + prefix, len); })) {
+    out.clear();
+    return false;
+  }
   return true;
 }
 
@@ -153,15 +325,23 @@ bool Reader::read(int64_t ref, MetricRef& out) { return read_message(ref, out); 
 bool Reader::read(int64_t ref, AnyValue& out) { return read_message(ref, out); }
 
 int64_t Reader::dictionary_end() const {
-  return file_->atomic_at<int64_t>(layout_.dictionary_offset + dh::kEnd).load(std::memory_order_acquire);
+  int64_t v = 0;
+  const_cast<Reader*>(this)->guard(
+      [&] { v = file_->atomic_at<int64_t>(layout_.dictionary_offset + dh::kEnd).load(std::memory_order_acquire); });
+  return v;
 }
 int64_t Reader::dictionary_entries() const {
-  return file_->atomic_at<int64_t>(layout_.dictionary_offset + dh::kNumEntries).load(std::memory_order_acquire);
+  int64_t v = 0;
+  const_cast<Reader*>(this)->guard([&] {
+    v = file_->atomic_at<int64_t>(layout_.dictionary_offset + dh::kNumEntries).load(std::memory_order_acquire);
+  });
+  return v;
 }
 
 void Reader::for_each_entry(size_t max, const std::function<void(int64_t, std::string_view)>& f) {
+  if (!refresh()) return;
   int64_t ref = static_cast<int64_t>(layout_.first_entry_offset());
-  const int64_t end = std::min<int64_t>(dictionary_end(), static_cast<int64_t>(file_->refresh_size()));
+  const int64_t end = std::min<int64_t>(dictionary_end(), static_cast<int64_t>(size_));
   std::string buf;
   for (size_t n = 0; n < max && ref < end; ++n) {
     if (!entry(ref, buf)) break;
@@ -172,15 +352,27 @@ void Reader::for_each_entry(size_t max, const std::function<void(int64_t, std::s
 
 RingState Reader::ring_state(RingKind ring) const {
   const Ring& r = consumers_[static_cast<size_t>(ring)].ring();
-  return RingState{r.num_buffers(), r.buffer_size(), r.reader_index().load(std::memory_order_acquire),
-                   r.writer_index().load(std::memory_order_acquire)};
+  RingState s{r.num_buffers(), r.buffer_size(), -1, -1};
+  const_cast<Reader*>(this)->guard([&] {
+    s.reader_index = r.reader_index().load(std::memory_order_acquire);
+    s.writer_index = r.writer_index().load(std::memory_order_acquire);
+  });
+  return s;
 }
 
-WriterCounters Reader::writer_counters() const { return read_writer_counters(*file_, layout_.dictionary_offset); }
+WriterCounters Reader::writer_counters() const {
+  WriterCounters c;
+  const_cast<Reader*>(this)->guard([&] { c = read_writer_counters(*file_, layout_.dictionary_offset); });
+  return c;
+}
 
 std::pair<uint64_t, uint64_t> Reader::file_skip_totals() const {
-  return {file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).load(std::memory_order_relaxed),
-          file_->atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).load(std::memory_order_relaxed)};
+  std::pair<uint64_t, uint64_t> v{0, 0};
+  const_cast<Reader*>(this)->guard([&] {
+    v = {file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).load(std::memory_order_relaxed),
+         file_->atomic_at<uint64_t>(fh::kReaderSkippedCorrupt).load(std::memory_order_relaxed)};
+  });
+  return v;
 }
 
 }  // namespace otlp_mmap

@@ -252,7 +252,7 @@ TEST(Layout, FileOfAnotherUserIsRefusedUnlessTrusted) {
   c.trust.any_owner = true;
   EXPECT_NO_THROW(Writer::open(dir.file(), c));
   ReaderOptions o;
-  o.trust_any_owner = true;
+  o.trust.any_owner = true;
   EXPECT_NO_THROW(Reader::open(dir.file(), o));
 }
 

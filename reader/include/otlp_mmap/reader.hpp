@@ -1,7 +1,16 @@
 // The consumer side: validates a file, reads the rings (skipping what cannot be read,
 // counting it, never stalling), and resolves dictionary references with bounds checks.
 // One Reader per file; it is not thread-safe (the protocol has a single consumer).
+//
+// A hostile or damaged mapping never kills the process: the size of the file is checked
+// (fstat) before a region is touched, and every load from the mapping runs under
+// mapping_guard::guarded, so a SIGBUS (the file shrank, or a hole the filesystem cannot
+// back) becomes a failure of this reader: failed() turns true for good, failure() says
+// why, and every later read returns nothing. The owner drops the reader and opens the path
+// again when it likes.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <array>
 #include <chrono>
@@ -11,6 +20,7 @@
 #include <string>
 
 #include "otlp_mmap/file.hpp"
+#include "otlp_mmap/file_trust.hpp"
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/messages.hpp"
 #include "otlp_mmap/ring.hpp"
@@ -28,8 +38,23 @@ struct ReaderOptions {
   uint64_t max_file_bytes = uint64_t{64} << 30;
   // Read-only readers can decode and peek but never consume (inspect tools).
   bool read_only = false;
-  // Refuse files owned by another user unless this is set.
-  bool trust_any_owner = false;
+  // Which files may be read: owner, group/world-writable, a symbolic link at the path.
+  TrustPolicy trust{};
+  // Take the file's reader lock (an OFD write lock on its first byte, see Reader::open) and
+  // fail with FileLockedError when another reader holds it. Needs a writable reader.
+  bool exclusive = false;
+};
+
+// Reader::open with `exclusive`: another reader (another collector) holds the file's lock.
+// Code kIo; `holder_pid` is the holder's pid when the kernel tells it, else 0.
+class FileLockedError : public FileError {
+ public:
+  FileLockedError(std::string message, int64_t holder_pid)
+      : FileError(Code::kIo, std::move(message)), holder_pid_(holder_pid) {}
+  int64_t holder_pid() const { return holder_pid_; }
+
+ private:
+  int64_t holder_pid_;
 };
 
 struct RingState {
@@ -59,7 +84,23 @@ class Reader {
   const MappedFile& mapped_file() const { return *file_; }
   const FileLayout& file_layout() const { return layout_; }
   uint64_t start_time_unix_nano() const;
-  uint64_t file_size() { return file_->refresh_size(); }
+  // The file's size now (fstat; it may have shrunk).
+  uint64_t file_size() {
+    refresh();
+    return size_;
+  }
+
+  // Re-reads the file's size (fstat) and fails the reader when the file no longer covers its
+  // header, rings and dictionary header. Call it when a pass over the file starts. Returns
+  // !failed().
+  bool refresh();
+  // Sticky: a read of the mapping faulted (SIGBUS) or the file shrank below its layout.
+  bool failed() const { return failed_; }
+  const std::string& failure() const { return failure_; }
+  uint64_t faults() const { return faults_; }
+  // dev/ino of the file this reader has open.
+  dev_t device() const { return dev_; }
+  ino_t inode() const { return ino_; }
 
   // Next record of a ring, decoded. Returns false when nothing is ready now; unreadable
   // records on the way are skipped and counted.
@@ -72,6 +113,13 @@ class Reader {
   // Published records not yet consumed, oldest first, without consuming them. Stops at
   // the first unpublished slot or after `max` records.
   void peek(layout::RingKind ring, size_t max, const std::function<void(int64_t seq, std::string_view payload)>& f);
+
+  // Every unconsumed sequence of `ring`, published or not (inspect): `state` is kPending for
+  // a claimed but unpublished slot, kInvalid for a published slot whose length prefix is
+  // invalid (payload empty), kPublished otherwise. Nothing when the indices are inconsistent.
+  enum class SlotState { kPending, kPublished, kInvalid };
+  void scan(layout::RingKind ring, size_t max,
+            const std::function<void(int64_t seq, SlotState state, std::string_view payload)>& f);
 
   // Dictionary entries, with every offset and length checked against the file.
   bool entry(int64_t ref, std::string& out);
@@ -92,7 +140,7 @@ class Reader {
   std::pair<uint64_t, uint64_t> file_skip_totals() const;
 
  private:
-  Reader(std::unique_ptr<MappedFile> file, FileLayout layout, ReaderOptions options);
+  Reader(std::unique_ptr<MappedFile> file, FileLayout layout, ReaderOptions options, const struct stat& st);
 
   template <class Msg>
   bool next_decoded(layout::RingKind ring, Msg& out) {
@@ -109,7 +157,23 @@ class Reader {
   template <class Msg>
   bool read_message(int64_t ref, Msg& out);
 
+  template <class F>
+  void scan_slots(layout::RingKind ring, size_t max, F&& f);
+  // Runs `f` under the SIGBUS guard; on a fault the reader fails (false).
+  template <class F>
+  bool guard(F&& f);
+  void fail(const std::string& why);
+  // The bytes [off, off + len) lie inside the file as last sized, and inside the window.
+  bool covered(uint64_t off, uint64_t len) const;
+
   std::unique_ptr<MappedFile> file_;
+  uint64_t size_ = 0;      // st_size at the last refresh (may shrink, unlike MappedFile's)
+  uint64_t min_size_ = 0;  // the file must cover header, rings and dictionary header
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  bool failed_ = false;
+  std::string failure_;
+  uint64_t faults_ = 0;
   FileLayout layout_;
   ReaderOptions options_;
   std::array<RingConsumer, 3> consumers_;

@@ -4,8 +4,20 @@
 //
 //  - File following: waits for the file to appear and be initialised (polling, bounded
 //    interval); keeps reading when writers restart on it; when the path is replaced by
-//    another file, drains the old one and moves to the new one; when a file is
-//    re-initialised in place (its start time changes), starts over on it.
+//    another file (a writer moved a corrupt file aside, or rolled over from a full
+//    dictionary), reads the new one at once and keeps reading the old one beside it for as
+//    long as records keep arriving there (writer processes still on it), closing it once its
+//    rings have been empty for retire_quiet; when a file is re-initialised in place (its
+//    start time changes), starts over on it. A file that cannot be read (corrupt,
+//    untrusted) at the path is retried: the pipeline never stays stuck on it.
+//  - One reader per file: the pipeline holds the file's reader lock (Reader::open,
+//    `exclusive`). When another collector holds it, this one waits as a hot standby, trying
+//    the lock every standby_poll, and takes over when the other exits; each file read (also
+//    an old one still being drained) stays locked while it is read.
+//  - Hostile mappings: a file that shrinks or faults (SIGBUS) under the reader is dropped,
+//    logged once and counted (files_failed); what was aggregated in memory (metrics, open
+//    spans) is kept, and the pipeline waits for a valid file at the path (the same file is
+//    tried again no more often than every failed_retry).
 //  - Reading: bounded batches per ring per pass, so no ring starves the others. A pass that
 //    hit its bound is followed by the next at once; otherwise the reader sleeps, so records
 //    are read in batches rather than one wake-up per trickle: while records flow the sleep
@@ -74,6 +86,11 @@ struct PipelineOptions {
   std::chrono::nanoseconds open_poll_max = 500ms;  // longest wait between attempts to open
   std::chrono::nanoseconds max_idle_sleep = 20ms;
   std::chrono::nanoseconds shutdown_drain = 2s;  // longest time spent draining at stop
+  // After the path was replaced: how long the old file's rings must stay empty before it is
+  // closed (its writers may still be writing it for a while).
+  std::chrono::nanoseconds retire_quiet = 2s;
+  std::chrono::nanoseconds standby_poll = 150ms;  // lock attempts while another collector reads
+  std::chrono::nanoseconds failed_retry = 5s;     // a file that failed is opened again at most this often
   std::chrono::nanoseconds flush_timeout = 10s;
   std::ostream* log = nullptr;  // diagnostics and stats lines; nullptr: std::cerr
 };
@@ -94,6 +111,10 @@ struct PipelineStats {
   uint64_t files_opened = 0;
   uint64_t file_switches = 0;         // the path was replaced by another file
   uint64_t file_resets = 0;           // the file was re-initialised in place
+  uint64_t files_failed = 0;          // files dropped because they shrank or faulted under the reader
+  uint64_t files_retired = 0;         // old files closed after the path was replaced and they went quiet
+  uint64_t standby_waits = 0;         // times another collector held the lock when we tried to open
+  bool standby = false;               // waiting now for another collector to release the file
   uint64_t writers_exited = 0;        // writer pids found gone
   uint64_t writers_unverifiable = 0;  // pids that looked gone while records kept coming
   uint64_t errors = 0;                // unexpected exceptions (logged)
@@ -124,8 +145,25 @@ class Pipeline {
  private:
   using Clock = std::chrono::steady_clock;
 
+  struct RetiringFile {
+    std::unique_ptr<Reader> reader;
+    DictionaryResolver resolver;
+    std::unordered_map<int64_t, int64_t> metric_streams;
+    Clock::time_point last_record{};
+    uint64_t records_after_switch = 0;
+  };
+
   bool try_open(bool first_attempt);
   void attach(std::unique_ptr<Reader> reader, dev_t dev, ino_t ino);
+  // Adds the counters of a reader that is closed to the totals.
+  void account_closed(const Reader& reader);
+  // The current reader failed (faulted or shrank): logged once per file, counted, dropped.
+  void drop_failed_reader();
+  // Runs `f` with the retiring file swapped in as the current one.
+  template <class F>
+  void on_retiring(F&& f);
+  size_t retire_pass();
+  void close_retiring(const char* why);
   size_t drain_pass(size_t per_ring);
   size_t exporter_room(Signal signal, size_t pending, size_t limit) const;
   size_t drain_all(Clock::duration limit);
@@ -179,6 +217,12 @@ class Pipeline {
   Clock::time_point next_follow_{}, next_liveness_{}, next_stats_{}, next_metrics_{}, next_expire_{};
   std::string last_open_error_;
   PipelineStats counters_;
+  std::unique_ptr<RetiringFile> retiring_;
+  // The last file that failed, and when: not opened again before failed_retry has passed.
+  dev_t failed_dev_ = 0;
+  ino_t failed_ino_ = 0;
+  Clock::time_point failed_at_{};
+  bool standby_logged_ = false;
 };
 
 }  // namespace otlp_mmap::collector

@@ -13,26 +13,29 @@
 #include <ostream>
 #include <string>
 
+#include "otlp_mmap/file_trust.hpp"
+
 namespace otlp_mmap::collector {
 
 struct InspectOptions {
   bool json = false;
   size_t max_records = SIZE_MAX;  // per ring
   size_t max_entries = 1000000;   // dictionary entries listed
-  bool trust_any_owner = false;
+  TrustPolicy trust{};
 };
 
-// Returns the exit code: 0, or 1 when the file cannot be read (message on `err`).
+// Returns the exit code: 0, or 1 when the file cannot be read (message on `err`), also when
+// it shrinks or faults (SIGBUS) under the reader: an error, never a signal.
 int run_inspect(const std::string& path, const InspectOptions& options, std::ostream& out, std::ostream& err);
 
 struct StatsOptions {
   double interval_seconds = 1.0;
   uint64_t count = 0;  // lines to print; 0 = until stopped
-  bool trust_any_owner = false;
+  TrustPolicy trust{};
 };
 
 // One line per interval: ring fill, records written and read per second, loss counters.
-// Returns the exit code: 0, or 1 when the file cannot be read.
+// Returns the exit code: 0, or 1 when the file cannot be read or fails under the reader.
 int run_stats(const std::string& path, const StatsOptions& options, std::ostream& out, std::ostream& err,
               const std::atomic<bool>& stop);
 
