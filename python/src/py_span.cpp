@@ -11,6 +11,12 @@
 // Records of a span: `start` when it starts (a sampled span only), `link` and `add_event`
 // when they are added, then at end() one `name` (if renamed), one `attributes` (attributes
 // set after the start, last value per key) and `end` with status and dropped counts.
+//
+// Span processors (TracerProvider.add_span_processor): a tracer that was given a processor
+// hub (Tracer._set_processor) makes *keeping* spans: they retain their attributes (also those
+// set later), events and links after encoding, and call hub.on_start(span, context) when
+// they start and hub.on_end(span) when they end. Without a hub nothing is retained: the
+// default path only tests one pointer.
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -41,6 +47,8 @@ struct TracerObject {
   int64_t max_span_attribute_length, max_attribute_length;
   PyObject* name;
   PyObject* version;
+  PyObject* processor;  // the span processor hub (on_start, on_end), or nullptr
+  PyObject* info;       // resource, scope, events(raw), links(raw) for span getters; or nullptr
   PyObject* weakreflist;
 };
 
@@ -55,6 +63,8 @@ struct SpanObject {
   PyObject* pending_attrs;  // attributes set after the start, written at end()
   PyObject* pending_name;   // update_name(), written at end()
   PyObject* status_desc;
+  PyObject* kept_events;  // keeping spans: list of (name, attributes, timestamp)
+  PyObject* kept_links;   // keeping spans: list of (SpanContext, attributes)
   PyObject* weakreflist;
   int64_t scope_ref;
   uint64_t start_time;
@@ -68,6 +78,7 @@ struct SpanObject {
   uint8_t kind_proto;  // 1..5
   uint8_t status_code;
   bool has_parent, parent_remote, remote, recording, sampled, ended, record_exception, set_status_on_exception;
+  bool keep;  // retains attributes, events and links for span processors
 };
 
 struct CmObject {
@@ -155,6 +166,116 @@ uint64_t time_arg(PyObject* t) {
   }
   warn_once(Warn::kBadName, "a time must be an int of unix nanoseconds, got %R; using the current time", t);
   return now_ns();
+}
+
+// ------------------------------------------------------------------ kept data (span processors)
+
+// `v` with strings cut to `max_len` characters (also the strings of a tuple); new reference.
+PyObject* truncated(PyObject* v, int64_t max_len) {
+  if (max_len >= 0 && PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v) > max_len) {
+    return PyUnicode_Substring(v, 0, static_cast<Py_ssize_t>(max_len));
+  }
+  if (max_len >= 0 && PyTuple_Check(v)) {
+    const Py_ssize_t n = PyTuple_GET_SIZE(v);
+    bool any = false;
+    for (Py_ssize_t i = 0; i < n && !any; ++i) {
+      PyObject* e = PyTuple_GET_ITEM(v, i);
+      any = PyUnicode_Check(e) && PyUnicode_GET_LENGTH(e) > max_len;
+    }
+    if (any) {
+      PyObject* t = PyTuple_New(n);
+      if (t == nullptr) return nullptr;
+      for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject* e = truncated(PyTuple_GET_ITEM(v, i), max_len);
+        if (e == nullptr) {
+          Py_DECREF(t);
+          return nullptr;
+        }
+        PyTuple_SET_ITEM(t, i, e);
+      }
+      return t;
+    }
+  }
+  Py_INCREF(v);
+  return v;
+}
+
+// Adds to the dict `out` the valid attributes of `attrs` (a mapping or None) as the file gets
+// them: bad keys and values left out, values normalised (lists become tuples) and cut to
+// `max_len`, no more than `max_count` keys in `out` (-1: no limit). Never leaves an error set.
+void clean_into(PyObject* out, PyObject* attrs, int64_t max_count, int64_t max_len) {
+  if (attrs == nullptr || attrs == Py_None) return;
+  PyObject* items = PyDict_Check(attrs) ? PyDict_Items(attrs) : PyMapping_Items(attrs);
+  if (items == nullptr) {
+    PyErr_Clear();
+    return;
+  }
+  const Py_ssize_t n = PyList_GET_SIZE(items);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* pair = PyList_GET_ITEM(items, i);
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) continue;
+    PyObject* key = PyTuple_GET_ITEM(pair, 0);
+    if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) == 0) continue;
+    int known = PyDict_Contains(out, key);
+    if (known < 0) break;
+    if (known == 0 && max_count >= 0 && PyDict_GET_SIZE(out) >= max_count) continue;
+    PyObject* v = clean_value(PyTuple_GET_ITEM(pair, 1));
+    if (v == nullptr) continue;
+    PyObject* c = truncated(v, max_len);
+    Py_DECREF(v);
+    if (c == nullptr || PyDict_SetItem(out, key, c) < 0) {
+      Py_XDECREF(c);
+      break;
+    }
+    Py_DECREF(c);
+  }
+  Py_DECREF(items);
+  PyErr_Clear();
+}
+
+// A read-only mapping of the cleaned attributes (new reference), or nullptr on memory errors.
+PyObject* cleaned_proxy(PyObject* attrs, int64_t max_count, int64_t max_len) {
+  PyObject* d = PyDict_New();
+  if (d == nullptr) return nullptr;
+  clean_into(d, attrs, max_count, max_len);
+  PyObject* p = PyDictProxy_New(d);
+  Py_DECREF(d);
+  return p;
+}
+
+// Appends (a, b, c) - or (a, b) when c is nullptr - to `list`; never leaves an error set.
+void keep_item(PyObject* list, PyObject* a, PyObject* b, PyObject* c) {
+  if (list == nullptr || a == nullptr || b == nullptr) {
+    PyErr_Clear();
+    return;
+  }
+  PyObject* t = c ? PyTuple_Pack(3, a, b, c) : PyTuple_Pack(2, a, b);
+  if (t == nullptr || PyList_Append(list, t) < 0) PyErr_Clear();
+  Py_XDECREF(t);
+}
+
+void keep_link(SpanObject* sp, PyObject* sc, PyObject* attrs) {
+  PyObject* p = cleaned_proxy(attrs, sp->tracer->max_link_attributes, sp->tracer->max_attribute_length);
+  keep_item(sp->kept_links, sc, p, nullptr);
+  Py_XDECREF(p);
+}
+
+// Calls hub.<method>(span[, context]); a failure is swallowed (counted, warned about once).
+void call_processor(SpanObject* sp, bool start, PyObject* context) {
+  PyObject* hub = sp->tracer->processor;
+  if (hub == nullptr) return;
+  static PyObject* on_start = PyUnicode_InternFromString("on_start");
+  static PyObject* on_end = PyUnicode_InternFromString("on_end");
+  PyObject* self = reinterpret_cast<PyObject*>(sp);
+  Py_INCREF(hub);
+  PyObject* r = start ? PyObject_CallMethodObjArgs(hub, on_start, self, context ? context : Py_None, nullptr)
+                      : PyObject_CallMethodObjArgs(hub, on_end, self, nullptr);
+  Py_DECREF(hub);
+  if (r == nullptr) {
+    swallow_error(start ? "a span processor's on_start" : "a span processor's on_end");
+  } else {
+    Py_DECREF(r);
+  }
 }
 
 // ------------------------------------------------------------------ span records
@@ -251,7 +372,10 @@ void write_start_links(SpanObject* sp, PyObject* links) {
                 static_cast<long long>(t->max_links));
       continue;
     }
-    if (add_link_view(t, sc, attrs, *s, store)) ++sp->link_count;
+    if (add_link_view(t, sc, attrs, *s, store)) {
+      ++sp->link_count;
+      if (sp->keep) keep_link(sp, sc, attrs);
+    }
   }
   Py_DECREF(seq);
   if (store.views.empty() || !sp->sampled) return;
@@ -478,8 +602,14 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
   sp->start_time = time_arg(start_time);
 
   if (sp->recording) {
+    if (t->processor != nullptr) {
+      sp->kept_events = PyList_New(0);
+      sp->kept_links = PyList_New(0);
+      sp->keep = sp->kept_events != nullptr && sp->kept_links != nullptr;
+      PyErr_Clear();
+    }
     if (attributes != nullptr && attributes != Py_None) {
-      if (PyDict_Check(attributes)) {
+      if (PyDict_Check(attributes) && !sp->keep) {
         Py_INCREF(attributes);
         sp->start_attrs = attributes;
       } else {
@@ -504,6 +634,7 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
   Py_XDECREF(sampler_attrs);
   if (PyErr_Occurred()) swallow_error("start_span");
   PyObject_GC_Track(sp);
+  if (sp->keep) call_processor(sp, true, context == Py_None ? nullptr : context);
   return reinterpret_cast<PyObject*>(sp);
 }
 
@@ -526,9 +657,13 @@ void span_end(SpanObject* sp, uint64_t end_time) {
   sp->ended = true;
   sp->end_time = end_time;
   if (sp->sampled) write_end(sp);
+  if (PyErr_Occurred()) swallow_error("Span.end");
+  if (sp->keep) {
+    call_processor(sp, false, nullptr);  // the attributes stay for the processors' ReadableSpan
+    return;
+  }
   Py_CLEAR(sp->start_attrs);
   Py_CLEAR(sp->pending_attrs);
-  if (PyErr_Occurred()) swallow_error("Span.end");
 }
 
 // One attribute after the start; the span is recording and open.
@@ -592,13 +727,25 @@ void add_event_impl(SpanObject* sp, PyObject* name, PyObject* attributes, PyObje
     return;
   }
   ++sp->event_count;
-  if (!sp->sampled) return;
+  if (!sp->sampled && !sp->keep) return;
   PyObject* n = name_arg(name);
+  const uint64_t when = time_arg(timestamp);
+  if (sp->keep) {
+    PyObject* p = cleaned_proxy(attributes, t->max_event_attributes, t->max_attribute_length);
+    PyObject* ts = PyLong_FromUnsignedLongLong(when);
+    keep_item(sp->kept_events, n, p, ts);
+    Py_XDECREF(p);
+    Py_XDECREF(ts);
+    if (!sp->sampled) {
+      Py_DECREF(n);
+      return;
+    }
+  }
   ScratchLease s;
   s->owned.push_back(nb::steal(n));
   SpanEventView v = span_view(sp, SpanEventType::kAddEvent);
   v.name = str_view_or_empty(n);
-  v.event_time_unix_nano = time_arg(timestamp);
+  v.event_time_unix_nano = when;
   AttrLimits lim{t->max_event_attributes, t->max_attribute_length};
   uint32_t dropped = 0;
   v.attributes = convert_attrs(attributes, *s, lim, 0, dropped);
@@ -777,6 +924,7 @@ PyObject* span_add_link(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
     Py_RETURN_NONE;
   }
   ++sp->link_count;
+  if (sp->keep) keep_link(sp, a[0], a[1]);
   if (sp->sampled) {
     finalize_link_ids(store);
     SpanEventView v = span_view(sp, SpanEventType::kLink);
@@ -945,6 +1093,43 @@ PyObject* span_get_dropped(PyObject* self, void* which) {
   }
 }
 
+// The attributes as the file gets them: the start attributes (valid ones, within the count
+// limit), then those set later. Without a span processor they are not retained after end().
+PyObject* span_get_attributes(PyObject* self, void*) {
+  SpanObject* sp = as_span(self);
+  TracerObject* t = sp->tracer;
+  PyObject* d = PyDict_New();
+  if (d == nullptr) return nullptr;
+  if (sp->start_attrs != nullptr) clean_into(d, sp->start_attrs, t->max_attributes, t->max_span_attribute_length);
+  if (sp->pending_attrs != nullptr) clean_into(d, sp->pending_attrs, -1, t->max_span_attribute_length);
+  PyObject* p = PyDictProxy_New(d);
+  Py_DECREF(d);
+  return p;
+}
+
+// info.<name>, or None without info.
+PyObject* span_info_attr(SpanObject* sp, const char* name) {
+  if (sp->tracer->info == nullptr) Py_RETURN_NONE;
+  return PyObject_GetAttrString(sp->tracer->info, name);
+}
+PyObject* span_get_resource(PyObject* self, void*) { return span_info_attr(as_span(self), "resource"); }
+PyObject* span_get_scope(PyObject* self, void*) { return span_info_attr(as_span(self), "instrumentation_scope"); }
+
+// Events or links: info.events(raw) / info.links(raw) make the API objects of the kept tuples.
+PyObject* span_get_kept(PyObject* self, void* which) {
+  SpanObject* sp = as_span(self);
+  const bool events = which == nullptr;
+  PyObject* raw = events ? sp->kept_events : sp->kept_links;
+  if (raw == nullptr) return PyTuple_New(0);
+  PyObject* items = PyList_AsTuple(raw);
+  if (items == nullptr || sp->tracer->info == nullptr) return items;
+  static PyObject* events_str = PyUnicode_InternFromString("events");
+  static PyObject* links_str = PyUnicode_InternFromString("links");
+  PyObject* r = PyObject_CallMethodObjArgs(sp->tracer->info, events ? events_str : links_str, items, nullptr);
+  Py_DECREF(items);
+  return r;
+}
+
 int span_traverse(PyObject* self, visitproc visit, void* arg) {
   SpanObject* sp = as_span(self);
   Py_VISIT(sp->tracer);
@@ -957,6 +1142,8 @@ int span_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(sp->pending_attrs);
   Py_VISIT(sp->pending_name);
   Py_VISIT(sp->status_desc);
+  Py_VISIT(sp->kept_events);
+  Py_VISIT(sp->kept_links);
   return 0;
 }
 
@@ -972,6 +1159,8 @@ int span_clear(PyObject* self) {
   Py_CLEAR(sp->pending_attrs);
   Py_CLEAR(sp->pending_name);
   Py_CLEAR(sp->status_desc);
+  Py_CLEAR(sp->kept_events);
+  Py_CLEAR(sp->kept_links);
   return 0;
 }
 
@@ -1017,6 +1206,13 @@ PyGetSetDef span_getset[] = {
     {"dropped_attributes", span_get_dropped, nullptr, "Attributes dropped so far.", reinterpret_cast<void*>(0)},
     {"dropped_events", span_get_dropped, nullptr, "Events dropped so far.", reinterpret_cast<void*>(1)},
     {"dropped_links", span_get_dropped, nullptr, "Links dropped so far.", reinterpret_cast<void*>(2)},
+    {"attributes", span_get_attributes, nullptr,
+     "The attributes (read-only mapping); retained after end() only while a span processor is registered.", nullptr},
+    {"events", span_get_kept, nullptr, "The events (retained only while a span processor is registered).", nullptr},
+    {"links", span_get_kept, nullptr, "The links (retained only while a span processor is registered).",
+     reinterpret_cast<void*>(1)},
+    {"resource", span_get_resource, nullptr, "The provider's Resource.", nullptr},
+    {"instrumentation_scope", span_get_scope, nullptr, "The tracer's InstrumentationScope.", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 // ------------------------------------------------------------------ start_as_current_span
@@ -1284,7 +1480,25 @@ void tracer_dealloc(PyObject* self) {
   Py_XDECREF(t->py_sampler);
   Py_XDECREF(t->name);
   Py_XDECREF(t->version);
+  Py_XDECREF(t->processor);
+  Py_XDECREF(t->info);
   Py_TYPE(self)->tp_free(self);
+}
+
+PyObject* tracer_set_processor(PyObject* self, PyObject* arg) {
+  TracerObject* t = reinterpret_cast<TracerObject*>(self);
+  PyObject* hub = arg == Py_None ? nullptr : arg;
+  Py_XINCREF(hub);
+  Py_XSETREF(t->processor, hub);
+  Py_RETURN_NONE;
+}
+
+PyObject* tracer_set_info(PyObject* self, PyObject* arg) {
+  TracerObject* t = reinterpret_cast<TracerObject*>(self);
+  PyObject* info = arg == Py_None ? nullptr : arg;
+  Py_XINCREF(info);
+  Py_XSETREF(t->info, info);
+  Py_RETURN_NONE;
 }
 
 PyObject* tracer_set_scope(PyObject* self, PyObject* arg) {
@@ -1335,6 +1549,11 @@ PyMethodDef tracer_methods[] = {
      "(also a decorator)"},
     {"_set_scope_ref", tracer_set_scope, METH_O, "Writes later spans under another scope (after fork)."},
     {"_set_enabled", tracer_set_enabled, METH_O, "False: spans are no longer recorded (shutdown)."},
+    {"_set_processor", tracer_set_processor, METH_O,
+     "The span processor hub (on_start(span, context), on_end(span)) of later spans, or None."},
+    {"_set_info", tracer_set_info, METH_O,
+     "What spans' resource, instrumentation_scope, events and links come from (attributes resource, "
+     "instrumentation_scope; methods events(raw), links(raw))."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef tracer_getset[] = {

@@ -14,6 +14,13 @@ A span that is not sampled writes nothing; ``is_recording()`` is false; its cont
 propagates (children, W3C headers). Flags written: the W3C trace flags (sampled 0x01,
 random trace id 0x02) plus the OTLP ``SpanFlags`` bits 0x100 (is-remote known) and 0x200
 (the parent is remote).
+
+``add_span_processor``: extra outputs with the official SDK's semantics (see
+:mod:`otlp_mmap.sdk._span_processors`); the spans of a provider with a processor keep
+their attributes, events and links for the processors' ``ReadableSpan``. Spans also give
+``attributes``, ``events``, ``links``, ``resource`` and ``instrumentation_scope``
+(attributes, events and links are retained after ``end()`` only while a processor is
+registered).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from opentelemetry import trace as trace_api
 from otlp_mmap import _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
 from otlp_mmap.sdk import sampling as _sampling
+from otlp_mmap.sdk._span_processors import ResourceRef, SpanProcessors, TracerInfo
 from otlp_mmap.sdk._provider import PathLike, ProviderBase, ScopeKey, scope_key
 
 _logger = logging.getLogger("otlp_mmap.sdk")
@@ -153,6 +161,8 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         self._id_generator = _check_id_generator(id_generator)
         self._span_limits = span_limits if span_limits is not None else SpanLimits()
         self._tracers: Dict[ScopeKey, Tuple[Any, Tuple[str, Optional[str], Optional[str], Any]]] = {}
+        self._span_processors = SpanProcessors()
+        self._processor_resource = ResourceRef(self._resource)
 
     @property
     def sampler(self) -> Any:
@@ -166,6 +176,37 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
     def id_generator(self) -> Any:
         """The ``id_generator=`` given (None: the native random generator)."""
         return self._id_generator
+
+    def add_span_processor(self, span_processor: Any) -> None:
+        """Adds a span processor (``on_start(span, parent_context)``, ``on_end(readable_span)``,
+        ``force_flush``, ``shutdown``), as the official SDK's TracerProvider does: the official
+        ``SimpleSpanProcessor`` / ``BatchSpanProcessor`` with any exporter are extra outputs
+        beside the telemetry file. Spans started from now on are passed to it. Never raises; a
+        processor's exceptions are logged once and counted (``span_processor_errors``)."""
+        if span_processor is None:
+            return
+        try:
+            self._span_processors.add(span_processor)
+            if self._active():
+                with self._lock:
+                    for tracer, _ in list(self._tracers.values()):
+                        tracer._set_processor(self._span_processors)  # pylint: disable=protected-access
+        except Exception:  # pylint: disable=broad-except
+            _logger.warning("otlp_mmap: add_span_processor(%r) failed", span_processor, exc_info=True)
+
+    @property
+    def span_processors(self) -> Tuple[Any, ...]:
+        """The span processors added, in order."""
+        return self._span_processors.processors
+
+    @property
+    def span_processor_errors(self) -> int:
+        """How many times a span processor raised (the exceptions are not propagated)."""
+        return self._span_processors.errors
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """The file needs no flush; the span processors are flushed."""
+        return self._span_processors.force_flush(timeout_millis)
 
     def get_tracer(
         self,
@@ -187,6 +228,9 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             args = (name, instrumenting_library_version, schema_url, attributes)
             tracer = self._new_tracer(self._scope_of(args), name, instrumenting_library_version)
             self._tracers[key] = (tracer, args)
+            tracer._set_info(TracerInfo(self._processor_resource, *args))  # pylint: disable=protected-access
+            if self._span_processors.processors:
+                tracer._set_processor(self._span_processors)  # pylint: disable=protected-access
             return tracer
 
     def _new_tracer(self, scope_ref: int, name: str, version: Optional[str]) -> Any:
@@ -216,8 +260,15 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         return self._create_scope(name, version, attributes, schema_url)
 
     def _on_new_resource(self) -> None:
+        self._processor_resource = ResourceRef(self._resource)
         for tracer, args in list(self._tracers.values()):
             tracer._set_scope_ref(self._scope_of(args))  # pylint: disable=protected-access
+            tracer._set_info(TracerInfo(self._processor_resource, *args))  # pylint: disable=protected-access
+
+    def shutdown(self) -> None:
+        """Stops recording; the span processors are shut down (once)."""
+        super().shutdown()
+        self._span_processors.shutdown()
 
     def _on_shutdown(self) -> None:
         for tracer, _ in list(self._tracers.values()):
