@@ -402,3 +402,58 @@ def test_add_span_processor_under_opentelemetry_instrument(tmp_path: Path, path:
     assert "APP DONE otlp_mmap.sdk.trace" in r.stdout, r.stdout + r.stderr
     assert '"name": "app-span"' in r.stdout and '"app.k": "v"' in r.stdout, r.stdout  # the console exporter
     assert spans_by_name(path)["app-span"]["attributes"] == {"app.k": "v"}
+
+
+NO_SDK_APP = textwrap.dedent(
+    """
+    import sys
+    # opentelemetry-sdk is an optional dependency: without it, processors get our ReadableSpan.
+    for name in ("opentelemetry.sdk", "opentelemetry.sdk.trace", "opentelemetry.sdk.resources",
+                 "opentelemetry.sdk.util.instrumentation"):
+        sys.modules[name] = None
+    from opentelemetry import trace
+    import otlp_mmap.sdk as sdk
+    from otlp_mmap.sdk import _span_processors
+
+    class Rec:
+        def __init__(self):
+            self.ended = []
+        def on_start(self, span, parent_context=None):
+            span.set_attribute("from.on_start", True)
+        def on_end(self, span):
+            self.ended.append(span)
+        def force_flush(self, timeout_millis=30000):
+            return True
+        def shutdown(self):
+            pass
+
+    p = sdk.TracerProvider(sys.argv[1], service_name="no-sdk", shutdown_on_exit=False)
+    rec = Rec()
+    p.add_span_processor(rec)
+    tracer = p.get_tracer("nosdk", "1")
+    with tracer.start_as_current_span("outer", attributes={"a": 1}) as outer:
+        outer.add_event("e", {"k": "v"}, timestamp=5)
+        with tracer.start_as_current_span("inner", links=[trace.Link(outer.get_span_context(), {"l": 1})]):
+            pass
+    p.shutdown()
+    assert not _span_processors.HAVE_OFFICIAL_SDK
+    inner, outer_r = rec.ended
+    assert type(outer_r) is _span_processors.ReadableSpan, type(outer_r)
+    assert dict(outer_r.attributes) == {"a": 1, "from.on_start": True}
+    assert [(e.name, dict(e.attributes), e.timestamp) for e in outer_r.events] == [("e", {"k": "v"}, 5)]
+    assert inner.parent.span_id == outer_r.context.span_id
+    assert [dict(l.attributes) for l in inner.links] == [{"l": 1}]
+    assert outer_r.resource.attributes["service.name"] == "no-sdk"
+    assert (outer_r.instrumentation_scope.name, outer_r.instrumentation_scope.version) == ("nosdk", "1")
+    assert outer_r.end_time >= outer_r.start_time and outer_r.status.status_code == trace.StatusCode.UNSET
+    print("NO SDK OK")
+    """
+)
+
+
+def test_processors_without_opentelemetry_sdk(tmp_path: Path, path: str) -> None:
+    app = tmp_path / "no_sdk.py"
+    app.write_text(NO_SDK_APP)
+    r = subprocess.run([sys.executable, str(app), path], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "NO SDK OK" in r.stdout, r.stdout + r.stderr
+    assert spans_by_name(path)["outer"]["attributes"] == {"a": 1, "from.on_start": True}
