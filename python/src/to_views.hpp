@@ -165,8 +165,15 @@ class KeyCache {
   size_t size() const;
 
  private:
+  void insert(PyObject* key, int64_t ref);
+
+  // At most 65,536 keys of at most 1 KiB, holding at most 4 Mi characters in all, so a
+  // stream of distinct keys cannot grow the application's memory without bound.
   static constexpr Py_ssize_t kMaxEntries = 1 << 16;
+  static constexpr size_t kMaxKeyBytes = 1024;
+  static constexpr size_t kMaxChars = size_t{4} << 20;
   nb::dict map_;
+  size_t chars_ = 0;
 };
 
 }  // namespace otlp_mmap::py
