@@ -436,7 +436,7 @@ NO_SDK_APP = textwrap.dedent(
         with tracer.start_as_current_span("inner", links=[trace.Link(outer.get_span_context(), {"l": 1})]):
             pass
     p.shutdown()
-    assert not _span_processors.HAVE_OFFICIAL_SDK
+    assert not _span_processors.have_official_sdk()
     inner, outer_r = rec.ended
     assert type(outer_r) is _span_processors.ReadableSpan, type(outer_r)
     assert dict(outer_r.attributes) == {"a": 1, "from.on_start": True}
@@ -457,3 +457,10 @@ def test_processors_without_opentelemetry_sdk(tmp_path: Path, path: str) -> None
     r = subprocess.run([sys.executable, str(app), path], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "NO SDK OK" in r.stdout, r.stdout + r.stderr
     assert spans_by_name(path)["outer"]["attributes"] == {"a": 1, "from.on_start": True}
+
+
+def test_importing_the_sdk_does_not_import_opentelemetry_sdk() -> None:
+    """The official SDK is loaded on the first processor's span only (start-up time)."""
+    code = "import sys, otlp_mmap.sdk; print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

@@ -26,15 +26,43 @@ from opentelemetry import trace as trace_api
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
-try:  # opentelemetry-sdk is optional
-    from opentelemetry.sdk.resources import Resource as _SdkResource
-    from opentelemetry.sdk.trace import Event as _SdkEvent
-    from opentelemetry.sdk.trace import ReadableSpan as _SdkReadableSpan
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope as _SdkScope
-except ImportError:  # pragma: no cover - exercised without opentelemetry-sdk
-    _SdkResource = _SdkEvent = _SdkReadableSpan = _SdkScope = None  # type: ignore[assignment,misc]
 
-HAVE_OFFICIAL_SDK = _SdkReadableSpan is not None
+class _Official:
+    """The classes of opentelemetry-sdk (an optional dependency), imported on first use only:
+    importing otlp_mmap.sdk must not import the official SDK (start-up time)."""
+
+    loaded = False
+    Resource: Any = None
+    Event: Any = None
+    ReadableSpan: Any = None
+    Scope: Any = None
+    Readable: Any = None  # _OfficialReadableSpan
+
+
+def _official() -> _Official:
+    if not _Official.loaded:
+        with _official_lock:
+            if not _Official.loaded:
+                try:
+                    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+                    from opentelemetry.sdk.trace import Event, ReadableSpan  # noqa: PLC0415
+                    from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
+                except ImportError:
+                    pass
+                else:
+                    _Official.Resource, _Official.Event, _Official.ReadableSpan = Resource, Event, ReadableSpan
+                    _Official.Scope = InstrumentationScope
+                    _Official.Readable = _official_readable_span_class(ReadableSpan)
+                _Official.loaded = True
+    return _Official
+
+
+_official_lock = threading.Lock()
+
+
+def have_official_sdk() -> bool:
+    """True when opentelemetry-sdk is installed (processors then get its ReadableSpan)."""
+    return _official().ReadableSpan is not None
 
 
 # ------------------------------------------------------------------ fallbacks without opentelemetry-sdk
@@ -125,9 +153,8 @@ class ReadableSpan:
         return f"ReadableSpan(name={self._name!r}, context={self._context!r})"
 
 
-if HAVE_OFFICIAL_SDK:
-
-    class _OfficialReadableSpan(_SdkReadableSpan):  # type: ignore[misc,valid-type]
+def _official_readable_span_class(base: Any) -> Any:
+    class _OfficialReadableSpan(base):  # type: ignore[misc,valid-type]
         """The official ReadableSpan, with the dropped counts of the native span."""
 
         def __init__(self, dropped: Tuple[int, int, int], **kwargs: Any) -> None:
@@ -145,6 +172,8 @@ if HAVE_OFFICIAL_SDK:
         @property
         def dropped_links(self) -> int:
             return self._otlp_mmap_dropped[2]
+
+    return _OfficialReadableSpan
 
 
 # ------------------------------------------------------------------ what the native spans ask for
@@ -166,9 +195,10 @@ class ResourceRef:
         if made is None:
             with self._lock:
                 if self._made is None:
-                    if _SdkResource is not None:
+                    official = _official().Resource
+                    if official is not None:
                         # The constructor, not Resource.create(): no detectors, exactly our attributes.
-                        self._made = _SdkResource(dict(self._ours.attributes), self._ours.schema_url)
+                        self._made = official(dict(self._ours.attributes), self._ours.schema_url)
                     else:
                         self._made = self._ours
                 made = self._made
@@ -198,8 +228,9 @@ class TracerInfo:
         scope = self._scope
         if scope is None:
             name, version, schema_url, attributes = self._scope_args
-            if _SdkScope is not None:
-                scope = _SdkScope(name, version, schema_url, dict(attributes) if attributes else None)
+            official = _official().Scope
+            if official is not None:
+                scope = official(name, version, schema_url, dict(attributes) if attributes else None)
             else:
                 scope = InstrumentationScope(name, version, schema_url, attributes)
             self._scope = scope
@@ -207,7 +238,7 @@ class TracerInfo:
 
     @staticmethod
     def events(raw: Tuple[Tuple[str, Mapping[str, Any], int], ...]) -> Tuple[Any, ...]:
-        make = _SdkEvent if _SdkEvent is not None else Event
+        make = _official().Event or Event
         return tuple(make(name, attributes, timestamp) for name, attributes, timestamp in raw)
 
     @staticmethod
@@ -231,9 +262,10 @@ def readable_span(span: Any) -> Any:
         "end_time": span.end_time,
         "instrumentation_scope": span.instrumentation_scope,
     }
-    if HAVE_OFFICIAL_SDK:
+    readable = _official().Readable
+    if readable is not None:
         dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
-        return _OfficialReadableSpan(dropped, **fields)
+        return readable(dropped, **fields)
     return ReadableSpan(**fields)
 
 
@@ -321,4 +353,4 @@ class SpanProcessors:
                 self._failed(processor, "shutdown")
 
 
-__all__ = ["HAVE_OFFICIAL_SDK", "Event", "InstrumentationScope", "ReadableSpan", "SpanProcessors"]
+__all__ = ["Event", "InstrumentationScope", "ReadableSpan", "SpanProcessors", "have_official_sdk"]
