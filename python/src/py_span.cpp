@@ -272,7 +272,10 @@ void call_processor(SpanObject* sp, bool start, PyObject* context) {
                       : PyObject_CallMethodObjArgs(hub, on_end, self, nullptr);
   Py_DECREF(hub);
   if (r == nullptr) {
+    // Ctrl-C arriving while a processor runs is not lost: it is raised again at the next check.
+    const bool interrupt = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) != 0;
     swallow_error(start ? "a span processor's on_start" : "a span processor's on_end");
+    if (interrupt) PyErr_SetInterrupt();
   } else {
     Py_DECREF(r);
   }

@@ -464,3 +464,17 @@ def test_importing_the_sdk_does_not_import_opentelemetry_sdk() -> None:
     code = "import sys, otlp_mmap.sdk; print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_ctrl_c_in_a_processor_is_not_lost(provider: Any) -> None:
+    class Interrupting(Recorder):
+        def on_end(self, span: Any) -> None:
+            raise KeyboardInterrupt
+
+    provider.add_span_processor(Interrupting())
+    tracer = provider.get_tracer("kb")
+    with pytest.raises(KeyboardInterrupt):
+        with tracer.start_as_current_span("x"):
+            pass
+        for _ in range(1000):  # the interrupt is raised again at the next check of the interpreter
+            pass
