@@ -11,6 +11,7 @@
 * Two collectors on one file: the second is a hot standby (logged), exports nothing while
   the first runs, takes over when the first is stopped while writing continues: 20,000
   spans, each exported exactly once across both.
+* The Python Reader with exclusive=True takes the same lock (OSError naming it when held).
 * A replaced path: the old file is still read while a writer keeps writing it, then closed
   once quiet; the new one is read at once.
 * Trust: 0666 and 0620 files refused by collect (the message names --allow-shared-writable),
@@ -441,3 +442,44 @@ def test_console_output_is_created_0600(tmp_path):
     mode = stat.S_IMODE(out.stat().st_mode)
     assert mode == 0o600, oct(mode)
     print_figures("console --output", {"mode (umask 0)": f"{mode:04o}"})
+
+
+LOCK_SCRIPT = textwrap.dedent("""
+    import sys
+    from otlp_mmap import Reader
+    path = sys.argv[1]
+    first = Reader(path, exclusive=True)
+    try:
+        Reader(path, exclusive=True)
+        print("second exclusive reader accepted")
+    except OSError as e:
+        print("refused:", e)
+    Reader(path, read_only=True).header()  # inspectors take no lock
+    first.close()
+    Reader(path, exclusive=True).close()
+    print("after close: taken")
+""")
+
+
+def test_python_reader_takes_the_reader_lock_when_asked(tmp_path):
+    f = tmp_path / "t.otlp"
+    write_spans(tmp_path, f, 10)
+    script = tmp_path / "lock.py"
+    script.write_text(LOCK_SCRIPT)
+    r = subprocess.run([sys.executable, str(script), str(f)], capture_output=True, text=True, timeout=60,
+                       env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert "refused:" in r.stdout and "reader lock" in r.stdout and "after close: taken" in r.stdout, r.stdout
+    # And against a running collector.
+    col = Collect(tmp_path, f)
+    try:
+        wait_for(lambda: "reading " in col.stderr(), 30, "the collector to read", diag=col.stderr)
+        probe = subprocess.run([sys.executable, "-c", "import sys\nfrom otlp_mmap import Reader\n"
+                                "try:\n    Reader(sys.argv[1], exclusive=True)\n    print('accepted')\n"
+                                "except OSError as e:\n    print('refused:', e)", str(f)],
+                               capture_output=True, text=True, timeout=60, env=clean_env())
+    finally:
+        col.stop()
+    assert "refused:" in probe.stdout, (probe.stdout, probe.stderr)
+    print_figures("Python Reader(exclusive=True)", {"second reader": r.stdout.splitlines()[0][:140],
+                                                    "beside a collector": probe.stdout.strip()[:140]})
