@@ -1123,7 +1123,7 @@ PyObject* span_get_kept(PyObject* self, void* which) {
   SpanObject* sp = as_span(self);
   const bool events = which == nullptr;
   PyObject* raw = events ? sp->kept_events : sp->kept_links;
-  if (raw == nullptr) return PyTuple_New(0);
+  if (raw == nullptr || PyList_GET_SIZE(raw) == 0) return PyTuple_New(0);
   PyObject* items = PyList_AsTuple(raw);
   if (items == nullptr || sp->tracer->info == nullptr) return items;
   static PyObject* events_str = PyUnicode_InternFromString("events");
