@@ -63,8 +63,9 @@ struct SpanObject {
   PyObject* pending_attrs;  // attributes set after the start, written at end()
   PyObject* pending_name;   // update_name(), written at end()
   PyObject* status_desc;
-  PyObject* kept_events;  // keeping spans: list of (name, attributes, timestamp)
-  PyObject* kept_links;   // keeping spans: list of (SpanContext, attributes)
+  // Keeping spans: a tuple of two lists, events (name, attributes, timestamp) and links
+  // (SpanContext, attributes). One pointer: the object stays in its allocator size class.
+  PyObject* kept;
   PyObject* weakreflist;
   int64_t scope_ref;
   uint64_t start_time;
@@ -102,6 +103,11 @@ PyTypeObject TracerType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 PyTypeObject SpanType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 PyTypeObject CmType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 #pragma GCC diagnostic pop
+
+// The kept events (0) or links (1) of a keeping span (borrowed), else nullptr.
+inline PyObject* kept_list(const SpanObject* sp, int which) {
+  return sp->kept == nullptr ? nullptr : PyTuple_GET_ITEM(sp->kept, which);
+}
 
 inline bool is_span(PyObject* o) { return Py_TYPE(o) == &SpanType; }
 inline SpanObject* as_span(PyObject* o) { return reinterpret_cast<SpanObject*>(o); }
@@ -256,7 +262,7 @@ void keep_item(PyObject* list, PyObject* a, PyObject* b, PyObject* c) {
 
 void keep_link(SpanObject* sp, PyObject* sc, PyObject* attrs) {
   PyObject* p = cleaned_proxy(attrs, sp->tracer->max_link_attributes, sp->tracer->max_attribute_length);
-  keep_item(sp->kept_links, sc, p, nullptr);
+  keep_item(kept_list(sp, 1), sc, p, nullptr);
   Py_XDECREF(p);
 }
 
@@ -606,9 +612,12 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
 
   if (sp->recording) {
     if (t->processor != nullptr) {
-      sp->kept_events = PyList_New(0);
-      sp->kept_links = PyList_New(0);
-      sp->keep = sp->kept_events != nullptr && sp->kept_links != nullptr;
+      PyObject* kept_events = PyList_New(0);
+      PyObject* kept_links = kept_events ? PyList_New(0) : nullptr;
+      sp->kept = kept_links ? PyTuple_Pack(2, kept_events, kept_links) : nullptr;
+      Py_XDECREF(kept_events);
+      Py_XDECREF(kept_links);
+      sp->keep = sp->kept != nullptr;
       PyErr_Clear();
     }
     if (attributes != nullptr && attributes != Py_None) {
@@ -736,7 +745,7 @@ void add_event_impl(SpanObject* sp, PyObject* name, PyObject* attributes, PyObje
   if (sp->keep) {
     PyObject* p = cleaned_proxy(attributes, t->max_event_attributes, t->max_attribute_length);
     PyObject* ts = PyLong_FromUnsignedLongLong(when);
-    keep_item(sp->kept_events, n, p, ts);
+    keep_item(kept_list(sp, 0), n, p, ts);
     Py_XDECREF(p);
     Py_XDECREF(ts);
     if (!sp->sampled) {
@@ -1122,7 +1131,7 @@ PyObject* span_get_scope(PyObject* self, void*) { return span_info_attr(as_span(
 PyObject* span_get_kept(PyObject* self, void* which) {
   SpanObject* sp = as_span(self);
   const bool events = which == nullptr;
-  PyObject* raw = events ? sp->kept_events : sp->kept_links;
+  PyObject* raw = kept_list(sp, events ? 0 : 1);
   if (raw == nullptr || PyList_GET_SIZE(raw) == 0) return PyTuple_New(0);
   PyObject* items = PyList_AsTuple(raw);
   if (items == nullptr || sp->tracer->info == nullptr) return items;
@@ -1145,8 +1154,7 @@ int span_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(sp->pending_attrs);
   Py_VISIT(sp->pending_name);
   Py_VISIT(sp->status_desc);
-  Py_VISIT(sp->kept_events);
-  Py_VISIT(sp->kept_links);
+  Py_VISIT(sp->kept);
   return 0;
 }
 
@@ -1162,8 +1170,7 @@ int span_clear(PyObject* self) {
   Py_CLEAR(sp->pending_attrs);
   Py_CLEAR(sp->pending_name);
   Py_CLEAR(sp->status_desc);
-  Py_CLEAR(sp->kept_events);
-  Py_CLEAR(sp->kept_links);
+  Py_CLEAR(sp->kept);
   return 0;
 }
 
