@@ -478,3 +478,37 @@ def test_ctrl_c_in_a_processor_is_not_lost(provider: Any) -> None:
             pass
         for _ in range(1000):  # the interrupt is raised again at the next check of the interpreter
             pass
+
+
+def test_record_only_spans_go_to_processors_but_not_to_the_file(path: str) -> None:
+    """As the official SDK: a RECORD_ONLY span is recording, so processors get it (the official
+    SimpleSpanProcessor then skips it: not sampled); nothing of it is written."""
+    from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+    class RecordOnly:
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None) -> SamplingResult:  # fmt: skip
+            if name == "sampled":
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            return SamplingResult(Decision.RECORD_ONLY, attributes)
+
+        def get_description(self) -> str:
+            return "RecordOnly"
+
+    p = sdk.TracerProvider(path, sampler=RecordOnly(), shutdown_on_exit=False)
+    rec, exporter = Recorder(), InMemorySpanExporter()
+    p.add_span_processor(rec)
+    p.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = p.get_tracer("rec")
+    with tracer.start_as_current_span("recorded", attributes={"a": 1}) as span:
+        span.add_event("e")
+        span.set_attribute("b", 2)
+    with tracer.start_as_current_span("sampled", attributes={"c": 3}):
+        pass
+    p.shutdown()
+    assert [s.name for s in rec.ended] == ["recorded", "sampled"]
+    recorded = rec.ended[0]
+    assert not recorded.context.trace_flags.sampled
+    assert dict(recorded.attributes) == {"a": 1, "b": 2} and [e.name for e in recorded.events] == ["e"]
+    assert [s.name for s in exporter.get_finished_spans()] == ["sampled"]
+    assert list(spans_by_name(path)) == ["sampled"]
