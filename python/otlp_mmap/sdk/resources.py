@@ -5,10 +5,30 @@ Attributes, lowest precedence first:
 1. ``telemetry.sdk.name`` (``otlp-mmap``), ``telemetry.sdk.language`` (``python``),
    ``telemetry.sdk.version``, ``process.pid``, ``process.runtime.name``,
    ``process.runtime.version``;
-2. ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value,key2=value2``, keys and values percent-decoded);
-3. ``OTEL_SERVICE_NAME`` (sets ``service.name``);
-4. the ``attributes`` given in code;
-5. the ``service_name`` given in code.
+2. ``service.instance.id``: a random UUID (version 4) per process, the same for every
+   provider of the process; a forked child gets its own (as the official SDK's
+   ``service_instance`` detector does);
+3. the resource detectors named in ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` (a comma
+   list, in its order; see below);
+4. ``OTEL_RESOURCE_ATTRIBUTES`` (``key=value,key2=value2``, keys and values percent-decoded);
+5. ``OTEL_SERVICE_NAME`` (sets ``service.name``);
+6. the ``attributes`` given in code;
+7. the ``service_name`` given in code.
+
+A provider given ``resource=`` (an official ``opentelemetry.sdk.resources.Resource``, or
+ours) uses exactly its attributes instead, as the official SDK does.
+
+Resource detectors (``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``), as the official SDK reads
+them: ``otel`` (``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``; always applied, last
+unless listed elsewhere), ``service_instance`` (always applied, first unless listed) and
+``process`` (``process.executable.name``/``.path``, ``process.command``,
+``process.command_args``, ``process.owner``, ``process.parent_pid``,
+``process.runtime.description``) are built in; any other name is an entry point of group
+``opentelemetry_resource_detector`` (``os`` and ``host`` of opentelemetry-sdk, which the
+``sdk`` extra installs; the detectors of opentelemetry-resource-detector-* packages; ``*``
+for all of them). A name that is not found, or a detector that fails or takes longer than 5
+seconds, gives one warning and is skipped: set-up never raises. Detectors run once per
+process (their result is shared by the providers).
 
 ``service.name`` defaults to ``unknown_service``, as the specification says. (The official
 Python SDK appends ``:<executable name>``, e.g. ``unknown_service:python3``; we follow the
@@ -25,8 +45,10 @@ import logging
 import os
 import re
 import sys
+import threading
+import uuid
 from types import MappingProxyType
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 from otlp_mmap import __version__
@@ -36,6 +58,11 @@ _logger = logging.getLogger("otlp_mmap.sdk")
 
 SDK_NAME = "otlp-mmap"
 DEFAULT_SERVICE_NAME = "unknown_service"
+SERVICE_INSTANCE_ID = "service.instance.id"
+OTEL_EXPERIMENTAL_RESOURCE_DETECTORS = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
+DETECTOR_GROUP = "opentelemetry_resource_detector"
+DETECTOR_TIMEOUT_SECONDS = 5.0
+BUILTIN_DETECTORS = ("otel", "service_instance", "process")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
@@ -47,6 +74,22 @@ class Resource:
     def __init__(self, attributes: Mapping[str, Any], schema_url: Optional[str] = None) -> None:
         self._attributes = MappingProxyType(dict(attributes))
         self._schema_url = schema_url
+
+    @staticmethod
+    def create(attributes: Optional[Mapping[str, Any]] = None, schema_url: Optional[str] = None) -> "Resource":
+        """The process's resource (detectors and environment, see the module) with
+        ``attributes`` on top, as ``opentelemetry.sdk.resources.Resource.create``."""
+        return Resource(build_resource_attributes(attributes=attributes), schema_url)
+
+    @staticmethod
+    def get_empty() -> "Resource":
+        return Resource({})
+
+    def merge(self, other: "Resource") -> "Resource":
+        """A new resource: ``other``'s attributes win; its schema URL is used when ours is empty."""
+        attributes = dict(self._attributes)
+        attributes.update(other.attributes)
+        return Resource(attributes, self._schema_url or getattr(other, "schema_url", None) or None)
 
     @property
     def attributes(self) -> Mapping[str, Any]:
@@ -96,30 +139,162 @@ def parse_resource_attributes(value: str) -> Dict[str, str]:
     return result
 
 
+_instance_lock = threading.Lock()
+_instance: Tuple[int, str] = (0, "")
+
+
+def service_instance_id() -> str:
+    """This process's ``service.instance.id``: a random UUID made on first use, the same for
+    the life of the process; a forked child makes its own."""
+    global _instance  # pylint: disable=global-statement
+    pid = os.getpid()
+    with _instance_lock:
+        if _instance[0] != pid:
+            _instance = (pid, str(uuid.uuid4()))
+        return _instance[1]
+
+
 def process_attributes() -> Dict[str, Any]:
-    """The attributes that describe this process (pid changes in a forked child)."""
+    """The attributes that change in a forked child: ``process.pid`` and
+    ``service.instance.id`` (the providers put them on their resource again after a fork, so
+    a child's telemetry is told from its parent's, as with the official SDK)."""
+    return {"process.pid": os.getpid(), SERVICE_INSTANCE_ID: service_instance_id()}
+
+
+def _runtime_attributes() -> Dict[str, Any]:
     impl = sys.implementation
     version = impl.version
     return {
-        "process.pid": os.getpid(),
         "process.runtime.name": impl.name,
         "process.runtime.version": f"{version.major}.{version.minor}.{version.micro}",
     }
 
 
-def build_resource_attributes(
-    service_name: Optional[str] = None,
-    attributes: Optional[Mapping[str, Any]] = None,
-    environ: Optional[Mapping[str, str]] = None,
-) -> Dict[str, Any]:
-    """The resource attributes of this process (see the module's documentation)."""
+def _detect_process() -> Dict[str, Any]:
+    """The built-in ``process`` detector (semantic conventions' process attributes)."""
+    result: Dict[str, Any] = {"process.parent_pid": os.getppid()}
+    executable = sys.executable or ""
+    if executable:
+        result["process.executable.path"] = executable
+        result["process.executable.name"] = os.path.basename(executable)
+    argv = [str(a) for a in (getattr(sys, "orig_argv", None) or [executable, *sys.argv])]
+    if argv and argv[0]:
+        result["process.command"] = argv[0]
+        result["process.command_args"] = argv
+    try:
+        import pwd  # noqa: PLC0415  (POSIX only)
+
+        result["process.owner"] = pwd.getpwuid(os.getuid()).pw_name
+    except Exception:  # pylint: disable=broad-except
+        pass
+    result["process.runtime.description"] = sys.version
+    return result
+
+
+def detector_names(environ: Optional[Mapping[str, str]] = None) -> List[str]:
+    """The detectors to run, in order (the official SDK's rule: ``service_instance`` first and
+    ``otel`` last unless the variable places them)."""
     env = environ if environ is not None else os.environ
-    result: Dict[str, Any] = {
-        "telemetry.sdk.name": SDK_NAME,
-        "telemetry.sdk.language": "python",
-        "telemetry.sdk.version": __version__,
-    }
-    result.update(process_attributes())
+    configured = [n.strip() for n in env.get(OTEL_EXPERIMENTAL_RESOURCE_DETECTORS, "").split(",") if n.strip()]
+    head = [] if "service_instance" in configured else ["service_instance"]
+    return list(dict.fromkeys(head + configured + ["otel"]))
+
+
+def _entry_points(name: Optional[str] = None) -> List[Any]:
+    try:
+        from opentelemetry.util._importlib_metadata import entry_points  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        from importlib.metadata import entry_points  # type: ignore[assignment]  # noqa: PLC0415
+    if name is None:
+        return list(entry_points(group=DETECTOR_GROUP))
+    return list(entry_points(group=DETECTOR_GROUP, name=name))
+
+
+def _run_with_timeout(function: Any, timeout: float) -> Tuple[bool, Any]:
+    """(finished, result or exception) of function() on a daemon thread."""
+    box: List[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, function()))
+        except BaseException as exc:  # pylint: disable=broad-except
+            box.append((False, exc))
+
+    thread = threading.Thread(target=run, name="otlp_mmap-resource-detector", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not box:
+        return False, None
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return True, value
+
+
+def _detect_entry_point(name: str) -> Dict[str, Any]:
+    """The attributes an ``opentelemetry_resource_detector`` entry point detects; {} and one
+    warning when it is missing or fails."""
+    try:
+        found = _entry_points(name)
+    except Exception as exc:  # pylint: disable=broad-except
+        found = []
+        _logger.debug("entry points of %s: %s", DETECTOR_GROUP, exc)
+    if not found:
+        try:
+            available = sorted({*BUILTIN_DETECTORS, *(ep.name for ep in _entry_points())})
+        except Exception:  # pylint: disable=broad-except
+            available = list(BUILTIN_DETECTORS)
+        _env.warn_once(
+            f"detector-missing:{name}",
+            "otlp_mmap: resource detector %r (OTEL_EXPERIMENTAL_RESOURCE_DETECTORS) is not installed and is skipped; "
+            "available: %s (os and host come with opentelemetry-sdk: pip install 'otlp-mmap[sdk]')",
+            name,
+            ", ".join(available),
+        )
+        return {}
+    try:
+        detector = found[0].load()()
+        finished, resource = _run_with_timeout(detector.detect, DETECTOR_TIMEOUT_SECONDS)
+        if not finished:
+            _env.warn_once(
+                f"detector-timeout:{name}",
+                "otlp_mmap: resource detector %r took longer than %s seconds and is skipped",
+                name,
+                DETECTOR_TIMEOUT_SECONDS,
+            )
+            return {}
+        return dict(getattr(resource, "attributes", None) or {})
+    except Exception as exc:  # pylint: disable=broad-except
+        _env.warn_once(
+            f"detector-failed:{name}", "otlp_mmap: resource detector %r failed and is skipped: %r", name, exc
+        )
+        return {}
+
+
+_detected_lock = threading.Lock()
+_detected: Dict[Tuple[int, str], Dict[str, Any]] = {}
+
+
+def _detected_attributes(name: str) -> Dict[str, Any]:
+    """What a detector other than ``otel`` detects, once per process."""
+    if name == "service_instance":
+        return {SERVICE_INSTANCE_ID: service_instance_id()}
+    key = (os.getpid(), name)
+    with _detected_lock:
+        cached = _detected.get(key)
+    if cached is not None:
+        return cached
+    if name == "process":
+        result = _detect_process()
+    else:
+        result = _detect_entry_point(name)
+    with _detected_lock:
+        _detected[key] = result
+    return result
+
+
+def _otel_attributes(env: Mapping[str, str]) -> Dict[str, Any]:
+    result: Dict[str, Any] = {}
     raw = env.get(_env.OTEL_RESOURCE_ATTRIBUTES, "")
     if raw.strip():
         try:
@@ -129,6 +304,50 @@ def build_resource_attributes(
     env_service = env.get(_env.OTEL_SERVICE_NAME, "").strip()
     if env_service:
         result["service.name"] = env_service
+    return result
+
+
+def resource_like(value: Any) -> bool:
+    """True for a Resource (ours, the official SDK's, or any object with ``attributes`` that is
+    not itself a mapping)."""
+    return not isinstance(value, Mapping) and hasattr(value, "attributes")
+
+
+def build_resource_attributes(
+    service_name: Optional[str] = None,
+    attributes: Optional[Mapping[str, Any]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Dict[str, Any]:
+    """The resource attributes of this process (see the module's documentation).
+
+    ``attributes`` may also be a Resource (a provider's ``resource=``): its attributes are
+    then used exactly, as given."""
+    if resource_like(attributes):
+        try:
+            return dict(attributes.attributes)  # type: ignore[union-attr]
+        except Exception:  # pylint: disable=broad-except
+            _logger.warning("otlp_mmap: resource %r has unreadable attributes; using the default resource", attributes)
+            attributes = None
+    env = environ if environ is not None else os.environ
+    result: Dict[str, Any] = {
+        "telemetry.sdk.name": SDK_NAME,
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.version": __version__,
+        "process.pid": os.getpid(),
+    }
+    result.update(_runtime_attributes())
+    for name in detector_names(env):
+        if name == "otel":
+            result.update(_otel_attributes(env))
+        elif name == "*":
+            try:
+                names = sorted({ep.name for ep in _entry_points()} - {"otel"} - set(detector_names(env)))
+            except Exception:  # pylint: disable=broad-except
+                names = []
+            for other in names:
+                result.update(_detected_attributes(other))
+        else:
+            result.update(_detected_attributes(name))
     if attributes:
         for key, value in dict(attributes).items():
             if isinstance(key, str) and key and value is not None:
