@@ -38,6 +38,11 @@ void replace_with_spans(const std::string& tmp, const std::string& path, std::in
 }
 
 TEST_F(PipelineFileSafety, AFileThatShrinksIsDroppedAndTheNextFileAtThePathIsRead) {
+#if defined(__SANITIZE_THREAD__)
+  // The cut may land between a pass's size check and its loads: a SIGBUS, which the guard
+  // recovers from except under ThreadSanitizer (tests/cpp/reader_mapping_test.cpp).
+  GTEST_SKIP() << "may raise SIGBUS: not run under TSan";
+#endif
   {
     Producer p(path);
     p.start(1, "before");
