@@ -98,6 +98,11 @@ def start_writer(tmp: Path, path: Path, n: int, start: int = 0, pace: float = 0.
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def exported_span_ids(out: Path) -> collections.Counter:
     return collections.Counter(span["spanId"] for _, _, span in items(json_lines(out), "resourceSpans"))
 
@@ -323,6 +328,16 @@ def test_two_collectors_one_file_and_a_hand_over(tmp_path):
         assert writer.wait(timeout=180) == 0, writer.stderr.read()
         wait_for(lambda: sum(exported_span_ids(out_a).values()) + sum(exported_span_ids(out_b).values()) >= total,
                  90, "every span", diag=lambda: b.stderr()[-3000:])
+        # A third collector is a standby behind b: its CPU while it waits, and SIGTERM just ends it.
+        out_c = tmp_path / "c.json"
+        c = Collect(tmp_path, f, "--format", "json", "--output", str(out_c), name="c")
+        wait_for(lambda: "hot standby" in c.stderr(), 30, "c to be a standby", diag=c.stderr)
+        cpu0, t0 = cpu_seconds(c.pid), time.monotonic()
+        time.sleep(2.0)
+        standby_cpu = (cpu_seconds(c.pid) - cpu0) / (time.monotonic() - t0)
+        t_stop = time.monotonic()
+        rc_c = c.stop()
+        standby_stop = time.monotonic() - t_stop
     finally:
         a.stop()
         rc_b = b.stop()
@@ -330,7 +345,9 @@ def test_two_collectors_one_file_and_a_hand_over(tmp_path):
             writer.kill()
     ids_a, ids_b = exported_span_ids(out_a), exported_span_ids(out_b)
     both = ids_a + ids_b
-    assert rc_a == 0 and rc_b == 0
+    assert rc_a == 0 and rc_b == 0 and rc_c == 0
+    assert sum(exported_span_ids(out_c).values()) == 0
+    assert standby_cpu < 0.05, standby_cpu  # a lock attempt every 150 ms, nothing more
     assert set(both) == expected_ids(0, total), "none lost"
     assert max(both.values()) == 1, f"{sum(v - 1 for v in both.values())} exported twice"
     m = re.search(r"another collector.* reads (\S+); waiting as a hot standby", b.stderr())
@@ -341,6 +358,8 @@ def test_two_collectors_one_file_and_a_hand_over(tmp_path):
         "exported by b (standby, took over)": sum(ids_b.values()),
         "exported twice": sum(v - 1 for v in both.values()),
         "lost": total - len(both),
+        "standby CPU while waiting": f"{standby_cpu * 100:.2f} % of a core",
+        "standby: SIGTERM to exit": f"{standby_stop:.2f} s, exit {rc_c}",
     })
 
 
