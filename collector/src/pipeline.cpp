@@ -315,7 +315,9 @@ size_t Pipeline::retire_pass() {
 }
 
 void Pipeline::follow() {
-  if (!reader_) return;
+  // A failed reader answers nothing (its start time reads as 0): it is dropped by run(), not
+  // taken for a file re-initialised in place.
+  if (!reader_ || reader_->failed()) return;
   // Re-initialised in place (a writer that resets files, as the reference does): the ring
   // indices we hold mean nothing any more.
   const uint64_t start = reader_->start_time_unix_nano();
