@@ -74,6 +74,19 @@ class IdleWait {
   std::chrono::nanoseconds sleep_ = kMinSleep;
 };
 
+// The dictionary counters of a resolver that was retired with its file, added to the totals.
+void add_to(ResolverStats& total, const ResolverStats& s) {
+  total.string_failures += s.string_failures;
+  total.scope_failures += s.scope_failures;
+  total.resource_failures += s.resource_failures;
+  total.value_failures += s.value_failures;
+  total.metric_failures += s.metric_failures;
+  total.repaired_utf8 += s.repaired_utf8;
+  total.cache_hits += s.cache_hits;
+  total.cache_misses += s.cache_misses;
+  total.cache_evictions += s.cache_evictions;
+}
+
 bool valid_ids(const SpanContext& sc) { return sc.trace_id.size() == 16 && sc.span_id.size() == 8; }
 
 // kill(pid, 0): ESRCH means no such process in our pid namespace; EPERM means it exists.
@@ -287,6 +300,7 @@ void Pipeline::close_retiring(const char* why) {
   }
   ++counters_.files_retired;
   account_closed(r);
+  add_to(base_dictionary_, retiring_->resolver.stats());
   retiring_.reset();
 }
 
@@ -718,7 +732,9 @@ PipelineStats Pipeline::stats() const {
   }
   s.spans = spans_.stats();
   s.logs = logs_.stats();
-  s.dictionary = resolver_.stats();
+  s.dictionary = base_dictionary_;
+  add_to(s.dictionary, resolver_.stats());
+  if (retiring_) add_to(s.dictionary, retiring_->resolver.stats());
   s.in_flight_spans = spans_.in_flight();
   return s;
 }

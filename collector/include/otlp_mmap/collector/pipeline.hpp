@@ -192,6 +192,7 @@ class Pipeline {
   std::array<uint64_t, 3> base_records_{};  // counters of readers already closed
   std::array<uint64_t, 3> base_torn_{};
   std::array<uint64_t, 3> base_corrupt_{};
+  ResolverStats base_dictionary_;  // counters of resolvers retired with their file
 
   DictionaryResolver resolver_;
   SpanAssembler spans_;
