@@ -45,6 +45,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from otlp_mmap import CUMULATIVE, DELTA, _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
+from otlp_mmap.sdk import _metric_readers, _views
 from otlp_mmap.sdk._provider import PathLike, ProviderBase, scope_key, text
 from otlp_mmap.sdk.resources import resource_like
 
@@ -130,6 +131,12 @@ class _Observable:
             _logger.warning("Callback %r of instrument %s is not callable nor a generator; ignored", callback, self.name)
 
     def _observe(self, options: CallbackOptions) -> None:
+        for observation in self._collect(options):
+            self._record(observation)
+
+    def _collect(self, options: CallbackOptions) -> List[Any]:
+        """Runs the callbacks; their observations (also the metric readers' twin's callback)."""
+        observations: List[Any] = []
         with self._callbacks_lock:
             callbacks = list(self._callbacks)
         for callback, is_generator in callbacks:
@@ -147,17 +154,21 @@ class _Observable:
                 if result is None:
                     continue
                 for observation in result:
-                    self._record(observation)
+                    observations.append(
+                        observation
+                        if isinstance(observation, Observation)
+                        else Observation(
+                            getattr(observation, "value", observation),
+                            getattr(observation, "attributes", None),
+                            getattr(observation, "context", None),
+                        )
+                    )
             except Exception:  # pylint: disable=broad-except
                 _logger.exception("Callback failed for instrument %s.", self.name)
+        return observations
 
-    def _record(self, observation: Any) -> None:
-        if isinstance(observation, Observation):
-            self._sink._record(observation.value, observation.attributes, observation.context)
-        else:
-            value = getattr(observation, "value", observation)
-            attributes = getattr(observation, "attributes", None)
-            self._sink._record(value, attributes, getattr(observation, "context", None))
+    def _record(self, observation: Observation) -> None:
+        self._sink._record(observation.value, observation.attributes, observation.context)
 
 
 class ObservableCounter(_Observable, metrics_api.ObservableCounter):
@@ -181,6 +192,78 @@ class ObservableGauge(_Observable, metrics_api.ObservableGauge):
         _Observable.__init__(self, name, callbacks, unit, description, sink)
 
 
+def _shadow_call(method: Any, amount: Any, attributes: Any, context: Any) -> None:
+    try:
+        method(amount, attributes, context)
+    except Exception:  # pylint: disable=broad-except
+        _env.warn_once("metric-reader-record", "otlp_mmap: a metric reader's instrument failed", exc_info=True)
+
+
+class _Fanout:
+    """An instrument with several streams, an attribute filter or metric readers: each
+    measurement goes to every stream of the file (its attributes filtered when the stream's
+    view says so) and to the metric readers' twin."""
+
+    _method = ""
+
+    def __init__(self, name: str, unit: str, description: str, targets: Any, twin: Any) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._targets = tuple((getattr(native, self._method), keys) for native, keys in targets)
+        self._twin = None if twin is None else getattr(twin, self._method)
+
+    def _measure(self, amount: Any, attributes: Any = None, context: Any = None) -> None:
+        for method, keys in self._targets:
+            method(amount, attributes if keys is None else _views.filter_attributes(attributes, keys), context)
+        if self._twin is not None:
+            _shadow_call(self._twin, amount, attributes, context)
+
+
+class _FanoutCounter(_Fanout, metrics_api.Counter):
+    _method = "add"
+    add = _Fanout._measure
+
+
+class _FanoutUpDownCounter(_Fanout, metrics_api.UpDownCounter):
+    _method = "add"
+    add = _Fanout._measure
+
+
+class _FanoutHistogram(_Fanout, metrics_api.Histogram):
+    _method = "record"
+    record = _Fanout._measure
+
+
+class _FanoutGauge(_Fanout, _APIGauge):  # type: ignore[misc,valid-type]
+    _method = "set"
+    set = _Fanout._measure
+
+
+class _FanoutSink(_Fanout):
+    """Where an observable instrument with several streams or an attribute filter writes."""
+
+    _method = "_record"
+    _record = _Fanout._measure
+
+
+_FANOUT_TYPES: Dict[str, Callable[..., Any]] = {
+    "counter": _FanoutCounter,
+    "up_down_counter": _FanoutUpDownCounter,
+    "histogram": _FanoutHistogram,
+    "gauge": _FanoutGauge,
+}
+
+_NOOP_TYPES: Dict[str, Callable[..., Any]] = {
+    "counter": metrics_api.NoOpCounter,
+    "up_down_counter": metrics_api.NoOpUpDownCounter,
+    "histogram": metrics_api.NoOpHistogram,
+    "gauge": getattr(metrics_api, "NoOpGauge", None) or getattr(metrics_api, "_NoOpGauge"),
+    "observable_counter": metrics_api.NoOpObservableCounter,
+    "observable_up_down_counter": metrics_api.NoOpObservableUpDownCounter,
+    "observable_gauge": metrics_api.NoOpObservableGauge,
+}
+
 _SYNC_TYPES: Dict[str, Callable[..., Any]] = {
     "counter": _native.Counter,
     "up_down_counter": _native.UpDownCounter,
@@ -195,19 +278,14 @@ _ASYNC_TYPES: Dict[str, Callable[..., Any]] = {
 
 
 class _Entry:
-    """One registered instrument and how to re-create its stream."""
+    """One registered instrument and how to re-create its streams: (native instrument or
+    sink, stream name, unit, description, aggregation) each."""
 
-    __slots__ = ("instrument", "sink", "name", "unit", "description", "aggregation", "advisory")
+    __slots__ = ("instrument", "streams", "advisory")
 
-    def __init__(
-        self, instrument: Any, sink: Any, name: str, unit: str, description: str, aggregation: Any, advisory: Any
-    ) -> None:
+    def __init__(self, instrument: Any, streams: List[Tuple[Any, str, str, str, Any]], advisory: Any) -> None:
         self.instrument = instrument
-        self.sink = sink
-        self.name = name
-        self.unit = unit
-        self.description = description
-        self.aggregation = aggregation
+        self.streams = streams
         self.advisory = advisory
 
 
@@ -227,6 +305,9 @@ class Meter(metrics_api.Meter):
         self._provider = provider
         self._scope_args = (name, version, schema_url, attributes)
         self._scope_ref = scope_ref
+        self._twin_meter: Any = None
+        if provider._shadow is not None:  # pylint: disable=protected-access
+            self._twin_meter = provider._shadow.meter(name, version, schema_url, attributes)  # noqa: SLF001
         self._entries: Dict[Tuple[str, str, str, str], _Entry] = {}
         self._names: Dict[str, Tuple[str, str, str, str]] = {}
         self._registration_lock = threading.Lock()
@@ -290,7 +371,7 @@ class Meter(metrics_api.Meter):
                 )
             boundaries = _boundaries(advisory) if kind == "histogram" else ()
             aggregation = _aggregation(kind, boundaries)
-            entry = self._create(kind, lname, unit, description, aggregation, callbacks, advisory)
+            entry = self._create(kind, name, lname, unit, description, aggregation, callbacks, advisory, boundaries)
             self._entries[identity] = entry
             self._names.setdefault(lname, identity)
             return entry.instrument
@@ -298,22 +379,59 @@ class Meter(metrics_api.Meter):
     def _create(
         self,
         kind: str,
+        given_name: str,
         name: str,
         unit: str,
         description: str,
         aggregation: Any,
         callbacks: Any,
         advisory: Any,
+        boundaries: Sequence[float],
     ) -> _Entry:
         provider = self._provider
-        metric_ref = provider._stream(self._scope_ref, name, unit, description, aggregation)  # noqa: SLF001
+        views = provider._views  # noqa: SLF001
+        if views:
+            streams = _views.resolve(
+                views, kind, name, unit, description, self._scope_args[:3], aggregation,
+                boundaries or DEFAULT_BUCKET_BOUNDARIES, _boundaries,
+            )  # fmt: skip
+        else:
+            streams = [_views.Stream(name, description, aggregation, None)]
+        native_type = _SYNC_TYPES.get(kind, _native.MetricSink)
+        targets = []
+        recorded = []
+        for stream in streams:
+            ref = provider._stream(self._scope_ref, stream.name, unit, stream.description, stream.aggregation)
+            # The native instrument carries the instrument's name (warnings, repr); the
+            # stream's own name is in its MetricRef.
+            native = native_type(provider._w(), ref, name, unit, description)  # noqa: SLF001
+            targets.append((native, stream.attribute_keys))
+            recorded.append((native, stream.name, unit, stream.description, stream.aggregation))
+        shadow = provider._shadow  # noqa: SLF001
         if kind in _SYNC_TYPES:
-            instrument = _SYNC_TYPES[kind](provider._w(), metric_ref, name, unit, description)  # noqa: SLF001
-            return _Entry(instrument, instrument, name, unit, description, aggregation, advisory)
-        sink = _native.MetricSink(provider._w(), metric_ref, name, unit, description)  # noqa: SLF001
+            twin = None
+            if shadow is not None:
+                twin = shadow.instrument(self._twin_meter, kind, given_name, unit, description, advisory, None)
+            if twin is None and len(targets) == 1 and targets[0][1] is None:
+                instrument = targets[0][0]  # the native fast path
+            elif twin is None and not targets:
+                instrument = _NOOP_TYPES[kind](name, unit, description)
+            else:
+                instrument = _FANOUT_TYPES[kind](name, unit, description, targets, twin)
+            return _Entry(instrument, recorded, advisory)
+        if len(targets) == 1 and targets[0][1] is None:
+            sink = targets[0][0]
+        else:
+            sink = _FanoutSink(name, unit, description, targets, None)
         instrument = _ASYNC_TYPES[kind](name, callbacks, unit, description, sink=sink)
-        provider._add_observable(instrument)  # noqa: SLF001
-        return _Entry(instrument, sink, name, unit, description, aggregation, advisory)
+        twin = None
+        if shadow is not None:
+            twin = shadow.instrument(self._twin_meter, kind, given_name, unit, description, advisory, instrument._collect)
+        if targets:
+            provider._add_observable(instrument)  # noqa: SLF001
+        elif twin is None:
+            instrument = _NOOP_TYPES[kind](name, callbacks, unit, description)
+        return _Entry(instrument, recorded, advisory)
 
     # ---------------------------------------------------------------- API
 
@@ -364,12 +482,14 @@ class Meter(metrics_api.Meter):
     def _recreate(self, scope_ref: int) -> None:
         self._scope_ref = scope_ref
         for entry in list(self._entries.values()):
-            ref = self._provider._stream(scope_ref, entry.name, entry.unit, entry.description, entry.aggregation)
-            entry.sink._set_metric_ref(ref)  # pylint: disable=protected-access
+            for native, name, unit, description, aggregation in entry.streams:
+                ref = self._provider._stream(scope_ref, name, unit, description, aggregation)
+                native._set_metric_ref(ref)  # pylint: disable=protected-access
 
     def _disable(self) -> None:
         for entry in list(self._entries.values()):
-            entry.sink._set_enabled(False)  # pylint: disable=protected-access
+            for native, *_ in entry.streams:
+                native._set_enabled(False)  # pylint: disable=protected-access
 
 
 class MeterProvider(ProviderBase, metrics_api.MeterProvider):
@@ -429,6 +549,12 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
             name = "trace_based"
         self._exemplar_filter = name
         _native._sdk_set_exemplar_filter(_EXEMPLAR_FILTERS[name])  # pylint: disable=protected-access
+        self._views: List[Any] = _views.check_views(views) if views else []
+        self._shadow: Optional[_metric_readers.Shadow] = None
+        if metric_readers:
+            self._shadow = _metric_readers.make_shadow(
+                metric_readers, self._views, self.resource.attributes, self.resource.schema_url, name
+            )
         self._meters: Dict[Any, Meter] = {}
         self._observables: List[_Observable] = []
         self._collect_lock = threading.Lock()
@@ -470,9 +596,12 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
                 observable._observe(options)  # pylint: disable=protected-access
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Runs the observable callbacks (synchronous measurements are already written)."""
+        """Runs the observable callbacks (synchronous measurements are already written), and
+        the metric readers' force_flush."""
         if self._active():
             self.collect()
+            if self._shadow is not None:
+                return self._shadow.force_flush(timeout_millis)
         return True
 
     # ---------------------------------------------------------------- internals
@@ -532,6 +661,8 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         finally:
             for meter in list(self._meters.values()):
                 meter._disable()  # pylint: disable=protected-access
+            if self._shadow is not None:
+                self._shadow.shutdown(self._timeout_ms)
 
 
 __all__ = [
