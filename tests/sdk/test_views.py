@@ -295,6 +295,20 @@ def test_views_on_observable_instruments(path: str) -> None:
     assert set(ours) == {"cpu.seconds", "mem"}
 
 
+def test_observations_merged_by_the_attribute_filter(path: str) -> None:
+    def calls(mp: Any) -> None:
+        meter = mp.get_meter("obs")
+        two = [Observation(1, {"cpu": "0", "mode": "u"}), Observation(2, {"cpu": "0", "mode": "s"}), Observation(5, {"cpu": "1", "mode": "u"})]
+        meter.create_observable_counter("cpu", [lambda o: two])
+        meter.create_observable_up_down_counter("ud", [lambda o: two])
+        meter.create_observable_gauge("g", [lambda o: two])
+
+    ours, theirs = both(path, [View(instrument_name="*", attribute_keys={"cpu"})], calls)
+    assert ours == theirs
+    assert ours["cpu"]["points"] == {(("cpu", "0"),): 3, (("cpu", "1"),): 5}  # summed, as the official SDK
+    assert ours["g"]["points"] == {(("cpu", "0"),): 2, (("cpu", "1"),): 5}  # the last one
+
+
 def test_advisory_boundaries_with_a_view_that_does_not_set_them(path: str) -> None:
     def calls(mp: Any) -> None:
         h = mp.get_meter("m").create_histogram("adv", explicit_bucket_boundaries_advisory=[1, 2, 3])

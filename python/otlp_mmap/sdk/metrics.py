@@ -131,7 +131,11 @@ class _Observable:
             _logger.warning("Callback %r of instrument %s is not callable nor a generator; ignored", callback, self.name)
 
     def _observe(self, options: CallbackOptions) -> None:
-        for observation in self._collect(options):
+        observations = self._collect(options)
+        if isinstance(self._sink, _FanoutSink):
+            self._sink._record_batch(observations)
+            return
+        for observation in observations:
             self._record(observation)
 
     def _collect(self, options: CallbackOptions) -> List[Any]:
@@ -241,10 +245,45 @@ class _FanoutGauge(_Fanout, _APIGauge):  # type: ignore[misc,valid-type]
 
 
 class _FanoutSink(_Fanout):
-    """Where an observable instrument with several streams or an attribute filter writes."""
+    """Where an observable instrument with several streams or an attribute filter writes.
+    Observations of one collection that the filter maps to the same attribute set are summed
+    for a sum stream (each is part of the total, as the official SDK does), the last one kept
+    otherwise."""
 
     _method = "_record"
     _record = _Fanout._measure
+
+    def __init__(self, name: str, unit: str, description: str, targets: Any, sums: Sequence[bool]) -> None:
+        super().__init__(name, unit, description, targets, None)
+        self._sums = tuple(sums)
+
+    def _record_batch(self, observations: Sequence[Observation]) -> None:
+        for (method, keys), is_sum in zip(self._targets, self._sums):
+            if keys is None:
+                for o in observations:
+                    method(o.value, o.attributes, o.context)
+                continue
+            groups: Dict[Any, List[Any]] = {}
+            for o in observations:
+                attributes = _views.filter_attributes(o.attributes, keys) or {}
+                try:
+                    key: Any = tuple(sorted((k, _hashable(v)) for k, v in attributes.items()))
+                except TypeError:
+                    key = id(o)
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [o.value, attributes, o.context]
+                elif is_sum:
+                    group[0] = group[0] + o.value
+                    group[2] = o.context
+                else:
+                    groups[key] = [o.value, attributes, o.context]
+            for value, attributes, context in groups.values():
+                method(value, attributes, context)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 _FANOUT_TYPES: Dict[str, Callable[..., Any]] = {
@@ -422,7 +461,8 @@ class Meter(metrics_api.Meter):
         if len(targets) == 1 and targets[0][1] is None:
             sink = targets[0][0]
         else:
-            sink = _FanoutSink(name, unit, description, targets, None)
+            sums = [next(iter(r[4])) == "sum" for r in recorded]
+            sink = _FanoutSink(name, unit, description, targets, sums)
         instrument = _ASYNC_TYPES[kind](name, callbacks, unit, description, sink=sink)
         twin = None
         if shadow is not None:
