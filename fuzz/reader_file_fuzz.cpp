@@ -21,6 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     otlp_mmap::ReaderOptions o;
     o.torn_grace = std::chrono::nanoseconds(0);
     o.max_file_bytes = uint64_t{1} << 30;
+    // The input is a memfd (mode 0777) opened through the /proc/self/fd magic link.
+    o.trust.follow_symlinks = true;
+    o.trust.shared_writable = true;
     auto r = otlp_mmap::Reader::open(path, o);
     otlp_mmap::fuzz::drain(*r);
   } catch (const otlp_mmap::FileError&) {
