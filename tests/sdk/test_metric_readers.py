@@ -148,6 +148,24 @@ def test_a_failing_reader_instrument_never_raises(path: str, monkeypatch: Any) -
     mp.shutdown()
 
 
+def test_readers_keep_working_without_a_usable_file(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    reader = InMemoryMetricReader()
+    mp = sdk.MeterProvider(str(tmp_path / "no" / "such" / "dir.mmap"), shutdown_on_exit=False, metric_readers=[reader])
+    assert mp.disabled and mp.setup_error
+    mp.get_meter("m").create_counter("c").add(2, {"k": "v"})
+    assert official_normal(reader)["c"]["points"] == {(("k", "v"),): 2}
+    mp.shutdown()
+
+
+def test_sdk_disabled_means_readers_get_nothing(path: str, monkeypatch: Any) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    reader = InMemoryMetricReader()
+    mp = sdk.MeterProvider(path, shutdown_on_exit=False, metric_readers=[reader])
+    mp.get_meter("m").create_counter("c").add(2)
+    assert reader.get_metrics_data() is None or official_normal(reader) == {}
+    mp.shutdown()
+
+
 def test_prometheus_reader_if_installed(path: str) -> None:
     prometheus = pytest.importorskip("opentelemetry.exporter.prometheus")
     registry = pytest.importorskip("prometheus_client").REGISTRY

@@ -25,6 +25,10 @@ receive it through ``send``) run on a collection thread every
 (``OTEL_METRICS_EXEMPLAR_FILTER``: ``trace_based`` by default, ``always_on``,
 ``always_off``) lets them.
 
+Views (``MeterProvider(views=...)``, see ``otlp_mmap.sdk._views``) change an instrument's
+streams when it is created; metric readers (``metric_readers=``, see
+``otlp_mmap.sdk._metric_readers``) receive every measurement too.
+
 Instrument names are case-insensitive and written in lower case, as the official SDK does.
 Registering an identical instrument (same name, kind, unit and description) returns the
 same instrument; a different instrument under an existing name logs a warning and gets a
@@ -539,6 +543,19 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
     ``export_interval_millis`` (default ``OTEL_METRIC_EXPORT_INTERVAL``, 60000) is how often
     observable callbacks run; ``exemplar_filter`` (default ``OTEL_METRICS_EXEMPLAR_FILTER``,
     ``trace_based``) which measurements carry the current span context.
+
+    As the official ``opentelemetry.sdk.metrics.MeterProvider``:
+
+    * ``resource=``: an official (or our) ``Resource``, used exactly as given;
+    * ``views=[View(...)]``: official ``opentelemetry.sdk.metrics.view.View`` objects
+      choosing each instrument's streams (name, description, attribute keys, aggregation)
+      when it is created (``otlp_mmap.sdk._views``); a dropped instrument is a no-op;
+    * ``metric_readers=[...]``: official MetricReaders that receive the measurements too,
+      through a shadow official MeterProvider (``otlp_mmap.sdk._metric_readers``); they keep
+      working when the telemetry file cannot be used (not with ``OTEL_SDK_DISABLED=true``).
+
+    An instrument that no view filters or multiplies, of a provider without readers, is the
+    native instrument: views and readers cost nothing to those who do not use them.
     """
 
     def __init__(
@@ -591,7 +608,7 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         _native._sdk_set_exemplar_filter(_EXEMPLAR_FILTERS[name])  # pylint: disable=protected-access
         self._views: List[Any] = _views.check_views(views) if views else []
         self._shadow: Optional[_metric_readers.Shadow] = None
-        if metric_readers:
+        if metric_readers and not _env.sdk_disabled():
             self._shadow = _metric_readers.make_shadow(
                 metric_readers, self._views, self.resource.attributes, self.resource.schema_url, name
             )
@@ -615,6 +632,11 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         if not self._active():
             if self._is_shutdown:
                 _logger.warning("get_meter() on a MeterProvider that was shut down: returning a no-op meter")
+            elif self._shadow is not None:
+                # No usable telemetry file: the metric readers still get the measurements.
+                twin_meter = self._shadow.meter(name, version, schema_url, attributes)
+                if twin_meter is not None:
+                    return twin_meter  # type: ignore[no-any-return]
             return metrics_api.NoOpMeter(name, version=version, schema_url=schema_url)
         key = scope_key(name, version, schema_url, attributes)
         name = key[0]
@@ -640,8 +662,8 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         the metric readers' force_flush."""
         if self._active():
             self.collect()
-            if self._shadow is not None:
-                return self._shadow.force_flush(timeout_millis)
+        if self._shadow is not None and not self._is_shutdown:
+            return self._shadow.force_flush(timeout_millis)
         return True
 
     # ---------------------------------------------------------------- internals
