@@ -1,7 +1,9 @@
-// Ring behaviour: laps, full rings, torn and corrupt slots.
+// Ring behaviour: laps, full rings, torn and corrupt slots, the producer's reader-index cache.
 #include <fcntl.h>
 
+#include <limits>
 #include <thread>
+#include <vector>
 
 #include "test_util.hpp"
 
@@ -164,6 +166,161 @@ TEST(Ring, SequencesBeyond32BitsStayReadable) {
   ring.availability(idx).store(layout::availability_flag_truncated_first(idx, 3));
   ASSERT_TRUE(r->next(got));
   EXPECT_EQ(got.as_long, 99);
+}
+
+// ------------------------------------------------------------------ the producer's reader-index cache
+
+// An in-memory ring, for the producer side alone (the test plays the consumer by storing
+// reader_index).
+struct MemRing {
+  std::vector<uint64_t> mem;
+  Ring ring;
+  explicit MemRing(uint64_t n)
+      : mem(layout::RingGeometry{n, 64}.bytes() / 8 + 1),
+        ring(reinterpret_cast<uint8_t*>(mem.data()), layout::RingGeometry{n, 64}) {
+    ring.initialize();
+  }
+};
+
+constexpr int64_t kEmptyCache = std::numeric_limits<int64_t>::min();
+
+TEST(Ring, ClaimsExactlyNThenFullUntilTheConsumerAdvances) {
+  MemRing m(8);
+  Ring& ring = m.ring;
+  EXPECT_EQ(ring.cached_reader_index(), kEmptyCache);
+  int64_t idx = -1;
+  for (int64_t i = 0; i < 8; ++i) {
+    ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+    EXPECT_EQ(idx, i);
+  }
+  EXPECT_EQ(ring.claim(idx, 3), Ring::Claim::kFull);
+  EXPECT_EQ(ring.writer_index().load(), 7);
+  EXPECT_EQ(ring.cached_reader_index(), -1);
+  // The consumer frees three slots: the cache still says full, the reload finds them.
+  ring.reader_index().store(2);
+  for (int64_t i = 8; i < 11; ++i) {
+    ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+    EXPECT_EQ(idx, i);
+  }
+  EXPECT_EQ(ring.cached_reader_index(), 2);
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  EXPECT_EQ(ring.writer_index().load(), 10);
+}
+
+TEST(Ring, CacheIsReloadedOnlyWhenItCannotProveRoom) {
+  MemRing m(8);
+  Ring& ring = m.ring;
+  int64_t idx = -1;
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  ring.reader_index().store(3);  // everything consumed
+  // Sequences 4..7 fit behind the cached -1: no reload, the stale value stays.
+  for (int64_t i = 4; i < 8; ++i) {
+    ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+    EXPECT_EQ(idx, i);
+    EXPECT_EQ(ring.cached_reader_index(), -1);
+  }
+  // Sequence 8 reuses sequence 0's slot: the cache cannot prove it free, the reload can.
+  ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 8);
+  EXPECT_EQ(ring.cached_reader_index(), 3);
+  for (int64_t i = 9; i < 12; ++i) ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);  // 4..11 unread
+}
+
+// Another process's claims move writer_index past this object's cache window, and a copy
+// of a Ring starts with an empty cache.
+TEST(Ring, ClaimsOfOtherProducersAreSeenThroughWriterIndex) {
+  MemRing m(8);
+  Ring a = m.ring;
+  Ring b = m.ring;
+  int64_t idx = -1;
+  ASSERT_EQ(a.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(a.cached_reader_index(), -1);
+  for (int i = 0; i < 7; ++i) ASSERT_EQ(b.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(a.claim(idx, 0), Ring::Claim::kFull);
+  EXPECT_EQ(b.claim(idx, 0), Ring::Claim::kFull);
+  m.ring.reader_index().store(1);
+  ASSERT_EQ(a.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 8);
+  ASSERT_EQ(b.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 9);
+  EXPECT_EQ(a.claim(idx, 0), Ring::Claim::kFull);
+  EXPECT_EQ(b.claim(idx, 0), Ring::Claim::kFull);
+  Ring c = a;
+  EXPECT_EQ(c.cached_reader_index(), kEmptyCache);
+  c = b;
+  EXPECT_EQ(c.cached_reader_index(), kEmptyCache);
+}
+
+// Indices rewritten from outside (as SequencesBeyond32BitsStayReadable does, or a broken
+// process would), forwards or backwards: outside its window the cache is not trusted.
+TEST(Ring, IndicesMovedFromOutsideAreReloaded) {
+  MemRing m(8);
+  Ring& ring = m.ring;
+  int64_t idx = -1;
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  ASSERT_EQ(ring.cached_reader_index(), -1);
+  const int64_t far = int64_t{1} << 32;
+  ring.reader_index().store(far);
+  ring.writer_index().store(far);
+  ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(idx, far + 1);
+  EXPECT_EQ(ring.cached_reader_index(), far);
+  for (int i = 0; i < 7; ++i) ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  // Back to a fresh ring with 8 unread records: the cache (far) is ahead of writer_index.
+  ring.reader_index().store(-1);
+  ring.writer_index().store(7);
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  EXPECT_EQ(ring.cached_reader_index(), -1);
+}
+
+// Sequences wrapping past INT64_MAX, with the reader landing exactly on INT64_MIN (the
+// value that marks an empty cache: then every claim reloads, which is merely slower).
+TEST(Ring, CacheFollowsSequencesThroughTheWrap) {
+  MemRing m(8);
+  Ring& ring = m.ring;
+  const int64_t start = std::numeric_limits<int64_t>::max() - 3;
+  ring.reader_index().store(start);
+  ring.writer_index().store(start);
+  int64_t idx = -1;
+  std::vector<int64_t> got;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+    got.push_back(idx);
+  }
+  EXPECT_EQ(got.front(), start + 1);
+  EXPECT_EQ(got[3], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  ring.reader_index().store(got[3]);  // four consumed; the reader is at INT64_MIN
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+    EXPECT_EQ(idx, seq_add(got.back(), 1 + i));
+  }
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  ring.reader_index().store(seq_add(got[3], 2));
+  ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  ASSERT_EQ(ring.claim(idx, 0), Ring::Claim::kOk);
+  EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
+  EXPECT_EQ(ring.cached_reader_index(), seq_add(got[3], 2));
+}
+
+// Through the writer: a stale cache after the reader drained a full ring.
+TEST(Ring, WriterSeesRoomAgainAfterTheReaderDrainsAFullRing) {
+  TempDir dir;
+  auto w = Writer::open(dir.file(), testing::small_config(8));
+  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Measurement got;
+  for (int lap = 0; lap < 3; ++lap) {
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(w->write(measurement(lap * 8 + i)), WriteStatus::kWritten);
+    ASSERT_EQ(w->write(measurement(-1)), WriteStatus::kDroppedFull);
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE(r->next(got));
+      EXPECT_EQ(got.as_long, lap * 8 + i);
+    }
+    EXPECT_FALSE(r->next(got));
+  }
+  EXPECT_EQ(w->counters().dropped_full[2], 3u);
 }
 
 }  // namespace
