@@ -141,6 +141,24 @@ def test_meter_provider_resource_argument(path: str) -> None:
     mp.shutdown()
 
 
+def test_tracer_and_logger_provider_resource_argument(path: str) -> None:
+    official = pytest.importorskip("opentelemetry.sdk.resources")
+    resource = official.Resource({"service.name": "given", "k": 2}, "https://schema/2")
+    tp = sdk.TracerProvider(path, shutdown_on_exit=False, resource=resource)
+    lp = sdk.LoggerProvider(path, shutdown_on_exit=False, resource=resource)
+    tp.get_tracer("t").start_span("s").end()
+    lp.get_logger("l").emit(body="hello")
+    with Reader(path, read_only=True) as r:
+        (start, _end) = r.peek("spans", 10)
+        (event,) = r.peek("events", 10)
+        for scope_ref in (start["scope_ref"], event["scope_ref"]):
+            assert r.read_resource(r.read_scope(scope_ref)["resource_ref"])["attributes"] == {
+                "service.name": "given", "k": 2}
+    assert tp.resource.schema_url == "https://schema/2" and lp.resource.schema_url == "https://schema/2"
+    tp.shutdown()
+    lp.shutdown()
+
+
 def test_our_resource_create_and_merge() -> None:
     r = sdk.Resource.create({"a": 1}).merge(sdk.Resource({"b": 2}))
     assert r.attributes["a"] == 1 and r.attributes["b"] == 2

@@ -20,7 +20,13 @@ from typing import Any, Dict, Mapping, Optional, Set, Tuple, Union
 
 from otlp_mmap._native import Writer
 from otlp_mmap.sdk import _env
-from otlp_mmap.sdk.resources import Resource, build_resource_attributes, clean_attributes, process_attributes
+from otlp_mmap.sdk.resources import (
+    Resource,
+    build_resource_attributes,
+    clean_attributes,
+    process_attributes,
+    resource_like,
+)
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -268,7 +274,15 @@ class ProviderBase:
         writer: Optional[Writer] = None,
         shutdown_on_exit: bool = True,
         strict: Optional[bool] = None,
+        resource: Any = None,
     ) -> None:
+        if resource is not None and resource_like(resource):
+            # The official SDK's resource=: used exactly (its schema URL too).
+            resource_attributes = resource
+            schema_url = schema_url or getattr(resource, "schema_url", None) or None
+        elif resource is not None:
+            _logger.warning("%s(resource=%r): not a Resource; using the default resource", type(self).__name__,
+                            resource)
         self._lock = threading.RLock()
         self._is_shutdown = False
         self._disabled = _env.sdk_disabled()

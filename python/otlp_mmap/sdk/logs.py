@@ -198,6 +198,7 @@ class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
         writer: Optional[_native.Writer] = None,
         shutdown_on_exit: bool = True,
         strict: Optional[bool] = None,
+        resource: Any = None,
     ) -> None:
         super().__init__(
             file,
@@ -207,6 +208,7 @@ class LoggerProvider(ProviderBase, logs_api.LoggerProvider):
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
             strict=strict,
+            resource=resource,
         )
         self._limits = limits if limits is not None else LogRecordLimits()
         self._loggers: Dict[Any, Any] = {}

@@ -51,7 +51,6 @@ from otlp_mmap import CUMULATIVE, DELTA, _native
 from otlp_mmap.sdk import _env, _native_api  # noqa: F401  (_native_api connects the API)
 from otlp_mmap.sdk import _metric_readers, _views
 from otlp_mmap.sdk._provider import PathLike, ProviderBase, scope_key, text
-from otlp_mmap.sdk.resources import resource_like
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -575,12 +574,6 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
         metric_readers: Sequence[Any] = (),
         views: Sequence[Any] = (),
     ) -> None:
-        if resource is not None and resource_like(resource):
-            # The official SDK's resource=: used exactly (its schema URL too).
-            resource_attributes = resource
-            schema_url = schema_url or getattr(resource, "schema_url", None) or None
-        elif resource is not None:
-            _logger.warning("MeterProvider(resource=%r): not a Resource; using the default resource", resource)
         super().__init__(
             file,
             service_name=service_name,
@@ -589,6 +582,7 @@ class MeterProvider(ProviderBase, metrics_api.MeterProvider):
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
             strict=strict,
+            resource=resource,
         )
         self._interval_ms = (
             float(export_interval_millis)

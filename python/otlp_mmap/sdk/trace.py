@@ -147,6 +147,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
         writer: Optional[_native.Writer] = None,
         shutdown_on_exit: bool = True,
         strict: Optional[bool] = None,
+        resource: Any = None,
     ) -> None:
         super().__init__(
             file,
@@ -156,6 +157,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             writer=writer,
             shutdown_on_exit=shutdown_on_exit,
             strict=strict,
+            resource=resource,
         )
         self._sampler = _sampling.resolve(sampler)
         self._id_generator = _check_id_generator(id_generator)
