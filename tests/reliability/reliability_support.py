@@ -8,6 +8,7 @@ OpenTelemetry Collector comes from tests/otlp/otelcol.py. Everything listens on 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
@@ -465,6 +466,17 @@ def latency_figures(latency: dict, seconds: Callable[[int], bool]) -> dict[str, 
                 break
     out["max_us"] = round(worst / 1e3, 1)
     return out
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (mount's syntax: "8m") mounted at `path` for the block; needs root."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def print_figures(title: str, figures: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ Mounting needs root; CI runs as root, so these tests run there (elsewhere they a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +28,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -43,6 +41,7 @@ from reliability_support import (
     json_lines,
     print_figures,
     require_binary,
+    tmpfs,
     wait_for,
 )
 
@@ -55,16 +54,6 @@ pytestmark = [
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "fill_app.py"
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def run_app(file: Path, *args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:

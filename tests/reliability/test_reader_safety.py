@@ -44,6 +44,7 @@ from reliability_support import (
     json_lines,
     print_figures,
     require_binary,
+    tmpfs,
     wait_for,
 )
 
@@ -130,13 +131,8 @@ def replace_path(tmp: Path, path: Path, n: int, start: int, small: bool = False)
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mnt)], check=True)
-    try:
+    with tmpfs(tmp_path / "mnt", "8m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def punch_hole(path: Path, offset: int, length: int) -> None:
