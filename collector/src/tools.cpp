@@ -1,17 +1,24 @@
 #include "otlp_mmap/collector/tools.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <bit>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,9 +27,11 @@
 
 #include "otlp_mmap/collector/resolver.hpp"
 #include "otlp_mmap/file.hpp"
+#include "otlp_mmap/mapping_guard.hpp"
 #include "otlp_mmap/protowire.hpp"
 #include "otlp_mmap/reader.hpp"
 #include "otlp_mmap/ring.hpp"
+#include "otlp_mmap/slot_record.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -214,9 +223,12 @@ const char* span_event_name(SpanEventType t) {
 
 // ------------------------------------------------------------------ inspect
 
+// `Source` is the Reader of a valid file, or the ForensicFile of one that is not (below):
+// both resolve refs with bounds checks and list slots and entries under the SIGBUS guard.
+template <class Source>
 class Inspector {
  public:
-  explicit Inspector(Reader& reader) : reader_(reader) {}
+  explicit Inspector(Source& reader) : reader_(reader) {}
 
   Json any(const AnyValue& v, int depth = 0) {
     using K = AnyValue::Kind;
@@ -532,10 +544,11 @@ class Inspector {
   }
 
  private:
-  Reader& reader_;
+  Source& reader_;
 };
 
-void write_text(std::ostream& o, const Json& doc) {
+// `after_file` prints what comes between the file and the rings (the forensic header).
+void write_text(std::ostream& o, const Json& doc, const std::function<void()>& after_file = {}) {
   const auto& f = doc.fields();
   auto get = [&](const char* k) -> const Json& {
     for (const auto& [name, v] : f) {
@@ -553,6 +566,7 @@ void write_text(std::ostream& o, const Json& doc) {
   };
   o << "file\n";
   line_fields(get("file"), "  ");
+  if (after_file) after_file();
   o << "rings\n";
   for (const auto& [name, r] : get("rings").fields()) {
     o << "  " << std::left << std::setw(13) << name;
@@ -606,6 +620,507 @@ void write_text(std::ostream& o, const Json& doc) {
   }
 }
 
+// ------------------------------------------------------------------ forensic readout
+
+// A file the Reader refuses as a whole (unsupported version, corrupt layout, a fault while
+// reading): read it once more, read-only and without a lock, and show whatever part of it is
+// still in bounds. Every section is checked against the file's size before it is touched,
+// every load runs under mapping_guard::guarded (a fault becomes an error in the readout), and
+// every copy goes into memory sized before the guard is entered (mapping_guard.hpp's rule).
+// Nothing is written to the file.
+class ForensicFile {
+ public:
+  static constexpr uint64_t kMaxFileBytes = uint64_t{64} << 30;  // as ReaderOptions
+  static constexpr uint64_t kMaxEntryBytes = uint64_t{16} << 20;
+  static constexpr uint64_t kMaxFaults = 16;  // then every later read is refused
+  static constexpr size_t kMaxErrors = 64;
+
+  // nullptr when the path cannot be opened or mapped at all (`why` says so).
+  static std::unique_ptr<ForensicFile> open(const std::string& path, const TrustPolicy& trust, std::string& why) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | trust.open_flags());
+    if (fd < 0) {
+      why = path + ": open: " + std::strerror(errno);
+      return nullptr;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      why = path + ": not a regular file";
+      return nullptr;
+    }
+    if (auto reason = untrusted_reason(st, path, trust)) {
+      ::close(fd);
+      why = *reason;
+      return nullptr;
+    }
+    auto f = std::unique_ptr<ForensicFile>(new ForensicFile(fd, static_cast<uint64_t>(st.st_size)));
+    if (f->mapped_ > 0) {
+      void* p = ::mmap(nullptr, f->mapped_, PROT_READ, MAP_SHARED, fd, 0);
+      if (p == MAP_FAILED) {
+        why = path + ": mmap: " + std::strerror(errno);
+        return nullptr;
+      }
+      f->base_ = static_cast<const uint8_t*>(p);
+    }
+    if (f->size_ > kMaxFileBytes) {
+      f->error("file of " + std::to_string(f->size_) + " bytes is larger than the reader's limit; only the first " +
+               std::to_string(kMaxFileBytes) + " are read");
+    }
+    return f;
+  }
+
+  ~ForensicFile() {
+    if (base_ != nullptr) ::munmap(const_cast<uint8_t*>(base_), mapped_);
+    ::close(fd_);
+  }
+  ForensicFile(const ForensicFile&) = delete;
+  ForensicFile& operator=(const ForensicFile&) = delete;
+
+  uint64_t size() const { return size_; }
+  // [off, off + len) lies inside the file (as last sized) and the mapping.
+  bool covered(uint64_t off, uint64_t len) const {
+    const uint64_t limit = std::min(size_, mapped_);
+    return off <= limit && len <= limit - off;
+  }
+  // Copies [off, off + len) into `dst` (len bytes of memory the caller owns); false when out
+  // of bounds or when the read faulted (then an error is noted and the size re-read).
+  bool copy(uint64_t off, void* dst, uint64_t len) {
+    if (faults_ >= kMaxFaults || !covered(off, len)) return false;
+    if (len == 0) return true;
+    for (const auto& [a, b] : faulted_) {
+      if (off < b && a < off + len) return false;  // faulted before: not touched again
+    }
+    const uint8_t* src = base_ + off;
+    if (mapping_guard::guarded([&] { std::memcpy(dst, src, len); })) return true;
+    ++faults_;
+    faulted_.emplace_back(off, off + len);
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0) size_ = std::min(size_, static_cast<uint64_t>(st.st_size));
+    error("SIGBUS reading bytes " + std::to_string(off) + ".." + std::to_string(off + len) + ": the file shrank (now " +
+          std::to_string(size_) + " bytes) or has a hole the filesystem cannot back");
+    if (faults_ == kMaxFaults) error("too many faults: nothing more is read");
+    return false;
+  }
+  std::optional<int64_t> i64(uint64_t off) {
+    int64_t v = 0;
+    if (!copy(off, &v, sizeof v)) return std::nullopt;
+    return v;
+  }
+
+  void error(std::string e) {
+    if (errors_.size() < kMaxErrors) {
+      errors_.push_back(std::move(e));
+    } else if (errors_.size() == kMaxErrors) {
+      errors_.emplace_back("more errors not listed");
+    }
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+  uint64_t faults() const { return faults_; }
+
+  // What the readout found usable: rings whose whole extent is in the file with sane
+  // geometry and consistent indices, and the entry area of the dictionary.
+  struct RingView {
+    uint64_t offset = 0;
+    layout::RingGeometry geometry;
+  };
+  void set_ring(RingKind k, RingView v) { rings_[static_cast<size_t>(k)] = v; }
+  void set_entries(uint64_t first, uint64_t end) {
+    first_entry_ = first;
+    entries_end_ = end;
+  }
+  void set_min_ref(uint64_t first) { first_entry_ = first; }
+
+  // ---- the Source interface of Inspector (the same contract as Reader's)
+
+  bool entry(int64_t ref, std::string& out) {
+    if (ref <= 0 || static_cast<uint64_t>(ref) < first_entry_) return false;
+    const uint64_t off = static_cast<uint64_t>(ref);
+    if (!covered(off, 1)) return false;
+    uint8_t prefix[slot_record::kMaxPrefixBytes];
+    const uint64_t room = std::min<uint64_t>(std::min(size_, mapped_) - off, sizeof prefix);
+    if (!copy(off, prefix, room)) return false;
+    uint64_t len = 0, used = 0;
+    bool ok = false;
+    for (uint64_t i = 0; i < room; ++i) {
+      len |= uint64_t{prefix[i] & 0x7fu} << (7 * i);
+      if ((prefix[i] & 0x80) == 0) {
+        used = i + 1;
+        ok = true;
+        break;
+      }
+    }
+    if (!ok || len > kMaxEntryBytes || !covered(off + used, len)) return false;
+    out.resize(len);  // outside the guard
+    if (!copy(off + used, out.data(), len)) {
+      out.clear();
+      return false;
+    }
+    return true;
+  }
+  bool read_string(int64_t ref, std::string& out) {
+    if (ref == 0) {
+      out.clear();
+      return true;
+    }
+    return entry(ref, out);
+  }
+  template <class Msg>
+  bool read(int64_t ref, Msg& out) {
+    return entry(ref, scratch_) && decode(scratch_, out);
+  }
+
+  void scan(RingKind kind, size_t max, const std::function<void(int64_t, Reader::SlotState, std::string_view)>& f) {
+    const auto& view = rings_[static_cast<size_t>(kind)];
+    if (!view) return;
+    const uint64_t n = view->geometry.num_buffers;
+    const uint64_t b = view->geometry.buffer_size;
+    const uint64_t off = view->offset;
+    const auto rd = i64(off + layout::ring_header::kReaderIndex);
+    const auto wr = i64(off + layout::ring_header::kWriterIndex);
+    if (!rd || !wr) return;
+    const int64_t unread = seq_sub(*wr, *rd);
+    if (unread < 0 || static_cast<uint64_t>(unread) > n) return;
+    const int shift = std::countr_zero(n);
+    std::string slot(b, '\0');
+    int64_t next = seq_add(*rd, 1);
+    for (size_t k = 0; k < max && seq_sub(*wr, next) >= 0; ++k, next = seq_add(next, 1)) {
+      const uint64_t i = static_cast<uint64_t>(next) & (n - 1);
+      int32_t avail = 0;
+      if (!copy(off + layout::ring_header::kAvailability + 4 * i, &avail, sizeof avail)) return;
+      if (avail != layout::availability_flag(next, shift) &&
+          avail != layout::availability_flag_truncated_first(next, shift)) {
+        f(next, Reader::SlotState::kPending, {});
+        continue;
+      }
+      if (!copy(off + layout::ring_header::kSize + 4 * n + i * b, slot.data(), b)) return;
+      const auto p = slot_record::payload(reinterpret_cast<const uint8_t*>(slot.data()), b);
+      if (!p) {
+        f(next, Reader::SlotState::kInvalid, {});
+        continue;
+      }
+      f(next, Reader::SlotState::kPublished, *p);
+    }
+  }
+
+  void for_each_entry(size_t max, const std::function<void(int64_t, std::string_view)>& f) {
+    uint64_t ref = first_entry_;
+    std::string buf;
+    for (size_t n = 0; n < max && ref < entries_end_ && ref < size_; ++n) {
+      if (!entry(static_cast<int64_t>(ref), buf)) {
+        error("dictionary entry at " + std::to_string(ref) +
+              ": unreadable (an invalid length prefix, beyond the end of the file, or a fault); the walk stops there");
+        return;
+      }
+      f(static_cast<int64_t>(ref), buf);
+      ref += wire::varint_size(buf.size()) + buf.size();
+    }
+  }
+
+ private:
+  ForensicFile(int fd, uint64_t size) : fd_(fd), size_(size), mapped_(std::min(size, kMaxFileBytes)) {}
+
+  int fd_;
+  uint64_t size_;
+  uint64_t mapped_;
+  const uint8_t* base_ = nullptr;
+  uint64_t faults_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> faulted_;  // ranges that raised SIGBUS
+  std::vector<std::string> errors_;
+  std::array<std::optional<RingView>, 3> rings_{};
+  uint64_t first_entry_ = UINT64_MAX;
+  uint64_t entries_end_ = 0;
+  std::string scratch_;
+};
+
+// The readout of a file the normal open refused (or that failed under the reader).
+Json forensic_doc(ForensicFile& f, const std::string& path, const InspectOptions& options) {
+  namespace fh = layout::file_header;
+  namespace rh = layout::ring_header;
+  namespace dh = layout::dictionary_header;
+  const uint64_t size = f.size();
+  Json file = Json::object();
+  file.set("path", path).set("size", size);
+
+  // The header, field by field (FORMAT.md §3), with what fails the checks of §9.12.
+  Json header = Json::object();
+  std::array<std::optional<int64_t>, 8> h{};
+  for (size_t i = 0; i < h.size(); ++i) h[i] = f.i64(8 * i);
+  if (size < fh::kSize) {
+    f.error("file is " + std::to_string(size) + " bytes, shorter than the 64-byte header");
+  } else {
+    bool zero = true;
+    for (const auto& v : h) zero = zero && v && *v == 0;
+    if (zero) f.error("the header is all zero: an uninitialised file, or not an otlp-mmap file");
+  }
+  auto field = [&](const char* name, uint64_t off, std::optional<int64_t> v, std::string note, bool is_unsigned) {
+    Json o = Json::object();
+    o.set("offset", off);
+    if (!v) {
+      o.set("value", Json()).set("error", "beyond the end of the file");
+    } else {
+      if (is_unsigned) {
+        o.set("value", static_cast<uint64_t>(*v));
+      } else {
+        o.set("value", *v);
+      }
+      if (!note.empty()) {
+        f.error(std::string(name) + ": " + note);
+        o.set("error", std::move(note));
+      }
+    }
+    header.set(name, std::move(o));
+  };
+  std::string vnote;
+  if (h[0] && *h[0] == 0) {
+    vnote = "0: not initialised (no writer published this file)";
+  } else if (h[0] && *h[0] != layout::kVersion) {
+    vnote = "unsupported version " + std::to_string(*h[0]) + " (supported: 1)";
+  }
+  field("version", fh::kVersion, h[0], vnote, false);
+
+  // Section offsets, each checked against the end of the one before it.
+  std::array<std::optional<uint64_t>, 3> ring_off{};
+  std::array<std::optional<layout::RingGeometry>, 3> ring_geom{};
+  uint64_t prev_end = fh::kSize;
+  std::array<Json, 3> ring_json;
+  for (auto k : layout::kRingKinds) {
+    const size_t i = static_cast<size_t>(k);
+    const std::string name(layout::ring_name(k));
+    const auto v = h[1 + i];
+    std::string note;
+    Json r = Json::object();
+    if (v) {
+      const uint64_t off = static_cast<uint64_t>(*v);
+      r.set("offset", off);
+      if (off % 8 != 0) {
+        note = "misaligned (not a multiple of 8)";
+      } else if (off < prev_end) {
+        note = "before the end of the previous section (" + std::to_string(prev_end) + ")";
+      }
+      if (off < fh::kSize) {
+        r.set("error", "inside the file header: not read");
+      } else if (!f.covered(off, rh::kSize)) {
+        if (note.empty()) note = "ring header outside the file (" + std::to_string(size) + " bytes)";
+        r.set("error", "ring header outside the file (" + std::to_string(size) + " bytes): not read");
+      } else {
+        ring_off[i] = off;
+      }
+    } else {
+      r.set("error", "offset beyond the end of the file");
+    }
+    field((name + "_offset").c_str(), layout::header_offset_field(k), v, note, false);
+    if (ring_off[i]) {
+      const uint64_t off = *ring_off[i];
+      const auto n = f.i64(off + rh::kNumBuffers), b = f.i64(off + rh::kBufferSize);
+      const auto rd = f.i64(off + rh::kReaderIndex), wr = f.i64(off + rh::kWriterIndex);
+      if (n && b && rd && wr) {
+        const layout::RingGeometry g{static_cast<uint64_t>(*n), static_cast<uint64_t>(*b)};
+        const int64_t unread = seq_sub(*wr, *rd);
+        r.set("slots", *n).set("slot_size", *b).set("reader_index", *rd).set("writer_index", *wr).set("unread", unread);
+        std::vector<std::string> problems;
+        if (g.num_buffers == 0 || !std::has_single_bit(g.num_buffers) || g.num_buffers > layout::kMaxRingSlots) {
+          problems.push_back("slots " + std::to_string(*n) + ": must be a power of two no larger than 2^26");
+        }
+        if (g.buffer_size < 2 || g.buffer_size > layout::kMaxSlotSize) {
+          problems.push_back("slot size " + std::to_string(*b) + " is out of range");
+        }
+        const bool sane = problems.empty();
+        bool inside = false;
+        if (sane) {
+          r.set("bytes", g.bytes());
+          inside = f.covered(off, g.bytes());
+          if (!inside) {
+            problems.push_back("the ring (" + std::to_string(g.bytes()) + " bytes at " + std::to_string(off) +
+                               ") extends beyond the end of the file (" + std::to_string(size) +
+                               " bytes): records not read");
+          }
+          prev_end = std::max(prev_end, off + g.bytes());
+          // The next section should start at or after this ring's end (it is still read:
+          // the bytes are in the file, they may belong to both).
+          const auto next = h[k == RingKind::kMeasurements ? 4 : 2 + i];
+          if (next && static_cast<uint64_t>(*next) >= off && static_cast<uint64_t>(*next) < off + g.bytes()) {
+            problems.push_back("overlaps the next section (at " + std::to_string(*next) + ")");
+          }
+        }
+        const bool consistent = unread >= 0 && static_cast<uint64_t>(unread) <= (sane ? g.num_buffers : 0);
+        if (sane && !consistent) {
+          problems.push_back("inconsistent indices: writer_index " + std::to_string(*wr) + ", reader_index " +
+                             std::to_string(*rd) + " (" + std::to_string(unread) + " unread in " + std::to_string(*n) +
+                             " slots): records not read");
+        }
+        if (off % 8 != 0 && sane && inside && consistent) {
+          problems.push_back("misaligned ring: records not read");
+        }
+        if (sane && inside && consistent && off % 8 == 0) ring_geom[i] = g;
+        std::string all;
+        for (const auto& p : problems) {
+          f.error(name + " ring: " + p);
+          all += (all.empty() ? "" : "; ") + p;
+        }
+        if (!all.empty()) r.set("error", all);
+      } else {
+        r.set("error", "ring header unreadable");
+      }
+    }
+    ring_json[i] = std::move(r);
+  }
+  // The dictionary offset is checked after the rings: it must follow the measurements ring.
+  std::optional<uint64_t> dict_off;
+  {
+    const auto v = h[4];
+    std::string note;
+    if (v) {
+      const uint64_t off = static_cast<uint64_t>(*v);
+      if (off % 8 != 0) {
+        note = "misaligned (not a multiple of 8)";
+      } else if (off < prev_end) {
+        note = "before the end of the previous section (" + std::to_string(prev_end) + ")";
+      }
+      if (!f.covered(off, dh::kSize)) {
+        if (note.empty()) note = "dictionary header outside the file (" + std::to_string(size) + " bytes)";
+      } else if (off >= fh::kSize) {
+        dict_off = off;  // read even when misaligned or overlapping: copies need no alignment
+      }
+    }
+    field("dictionary_offset", fh::kDictionaryOffset, v, note, false);
+  }
+  std::string tnote;
+  if (h[5] && *h[5] == 0) tnote = "zero (never set)";
+  field("start_time_unix_nano", fh::kStartTime, h[5], tnote, true);
+  if (h[5]) header.set("start_time", iso_time(static_cast<uint64_t>(*h[5])));
+  field("reader_skipped_torn", fh::kReaderSkippedTorn, h[6], "", true);
+  field("reader_skipped_corrupt", fh::kReaderSkippedCorrupt, h[7], "", true);
+
+  // Refs resolve only inside the entry area when the dictionary is sane; otherwise anywhere
+  // after the last readable ring (best effort: a ref that lands elsewhere decodes as garbage
+  // or not at all, and says so).
+  Json dict = Json::object();
+  Json w = Json::object();
+  f.set_min_ref(prev_end);
+  if (dict_off) {
+    const uint64_t d = *dict_off;
+    const auto end = f.i64(d + dh::kEnd), entries = f.i64(d + dh::kNumEntries);
+    dict.set("offset", d);
+    if (end && entries) {
+      dict.set("end", *end).set("num_entries", *entries);
+      const uint64_t first = d + dh::kSize;
+      uint64_t walk_end = static_cast<uint64_t>(*end);
+      if (*end < static_cast<int64_t>(first)) {
+        f.error("dictionary end " + std::to_string(*end) + " is before the first entry (" + std::to_string(first) +
+                ")");
+        dict.set("error", "end before the first entry");
+        walk_end = first;
+      } else if (static_cast<uint64_t>(*end) > size) {
+        f.error("dictionary end " + std::to_string(*end) + " is beyond the end of the file (" + std::to_string(size) +
+                " bytes): entries walked up to the end of the file");
+        dict.set("error", "end beyond the end of the file");
+        walk_end = size;
+      }
+      f.set_entries(first, walk_end);
+    }
+    for (auto k : layout::kRingKinds) {
+      if (auto c = f.i64(d + layout::dropped_full_field(k))) {
+        w.set("dropped_full_" + std::string(layout::ring_name(k)), static_cast<uint64_t>(*c));
+      }
+    }
+    const std::pair<const char*, uint64_t> counters[] = {{"dropped_unencodable", dh::kDroppedUnencodable},
+                                                         {"truncated_values", dh::kTruncatedValues},
+                                                         {"dropped_skipped", dh::kDroppedSkipped}};
+    for (const auto& [name, off] : counters) {
+      if (auto c = f.i64(d + off)) w.set(name, static_cast<uint64_t>(*c));
+    }
+  } else {
+    dict.set("offset", h[4] ? Json(*h[4]) : Json())
+        .set("error", "no readable dictionary header at this offset: entries not listed");
+  }
+  for (auto k : layout::kRingKinds) {
+    if (ring_geom[static_cast<size_t>(k)]) {
+      f.set_ring(k, {*ring_off[static_cast<size_t>(k)], *ring_geom[static_cast<size_t>(k)]});
+    }
+  }
+
+  Inspector<ForensicFile> in(f);
+  Json rings = Json::object();
+  Json records = Json::object();
+  for (auto k : layout::kRingKinds) {
+    const size_t i = static_cast<size_t>(k);
+    size_t pending = 0;
+    Json recs = in.ring_records(k, options.max_records, pending);
+    if (ring_geom[i]) ring_json[i].set("pending", static_cast<uint64_t>(pending));
+    rings.set(std::string(layout::ring_name(k)), std::move(ring_json[i]));
+    records.set(std::string(layout::ring_name(k)), std::move(recs));
+  }
+  if (dict_off) {
+    size_t listed = 0;
+    Json entries = in.dictionary(options.max_entries, listed);
+    dict.set("listed", static_cast<uint64_t>(listed)).set("entries", std::move(entries));
+  }
+
+  Json errors = Json::array();
+  for (const auto& e : f.errors()) errors.push(e);
+  Json doc = Json::object();
+  doc.set("forensic", true).set("errors", std::move(errors)).set("file", std::move(file));
+  doc.set("header", std::move(header)).set("rings", std::move(rings)).set("writer_counters", std::move(w));
+  Json rc = Json::object();
+  if (h[6] && h[7]) {
+    rc.set("skipped_torn", static_cast<uint64_t>(*h[6])).set("skipped_corrupt", static_cast<uint64_t>(*h[7]));
+  }
+  doc.set("reader_counters", std::move(rc)).set("dictionary", std::move(dict)).set("records", std::move(records));
+  return doc;
+}
+
+void write_forensic_text(std::ostream& o, const Json& doc) {
+  const auto& f = doc.fields();
+  auto get = [&](const char* k) -> const Json& {
+    for (const auto& [name, v] : f) {
+      if (name == k) return v;
+    }
+    static const Json empty = Json::object();
+    return empty;
+  };
+  o << "FORENSIC READOUT: the file cannot be used as a whole; what follows is read as far as it is in bounds\n";
+  o << "errors\n";
+  for (const Json& e : get("errors").items()) {
+    o << "  - ";
+    e.write(o);
+    o << '\n';
+  }
+  write_text(o, doc, [&] {
+    o << "header\n";
+    for (const auto& [name, v] : get("header").fields()) {
+      o << "  " << std::left << std::setw(24) << name << ' ';
+      if (v.is_scalar()) {
+        v.write(o);
+      } else {
+        for (const auto& [k, x] : v.fields()) {
+          if (k == "value") x.write(o);
+          if (k == "offset") o << "@" << x.dump() << ' ';
+          if (k == "error") o << "  !! " << x.dump();
+        }
+      }
+      o << '\n';
+    }
+  });
+}
+
+// Prints the readout after the error that refused the file (`inspect` still exits 1).
+void run_forensic(const std::string& path, const InspectOptions& options, std::ostream& out, std::ostream& err) {
+  std::string why;
+  auto f = ForensicFile::open(path, options.trust, why);
+  if (!f) {
+    err << "otlp-mmap inspect: no forensic readout: " << why << '\n';
+    return;
+  }
+  const Json doc = forensic_doc(*f, path, options);
+  if (options.json) {
+    doc.write(out, 2);
+    out << '\n';
+  } else {
+    write_forensic_text(out, doc);
+  }
+  out.flush();
+}
+
 }  // namespace
 
 int run_inspect(const std::string& path, const InspectOptions& options, std::ostream& out, std::ostream& err) {
@@ -617,9 +1132,13 @@ int run_inspect(const std::string& path, const InspectOptions& options, std::ost
     reader = Reader::open(path, ro);
   } catch (const FileError& e) {
     err << "otlp-mmap inspect: " << e.what() << '\n';
+    using C = FileError::Code;
+    if (e.code() == C::kUnsupported || e.code() == C::kCorrupt || e.code() == C::kNotInitialized) {
+      run_forensic(path, options, out, err);
+    }
     return 1;
   }
-  Inspector in(*reader);
+  Inspector<Reader> in(*reader);
   const FileLayout& lay = reader->file_layout();
   Json doc = Json::object();
 
@@ -674,6 +1193,8 @@ int run_inspect(const std::string& path, const InspectOptions& options, std::ost
   // The file shrank or faulted under us: what was read may be partial; say so, print nothing.
   if (reader->failed() || !reader->refresh()) {
     err << "otlp-mmap inspect: " << reader->failure() << '\n';
+    reader.reset();  // its mapping and descriptor: the readout opens the path afresh
+    run_forensic(path, options, out, err);
     return 1;
   }
 

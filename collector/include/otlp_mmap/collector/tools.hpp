@@ -26,6 +26,17 @@ struct InspectOptions {
 
 // Returns the exit code: 0, or 1 when the file cannot be read (message on `err`), also when
 // it shrinks or faults (SIGBUS) under the reader: an error, never a signal.
+//
+// When the file exists but cannot be used as a whole (another protocol version, version 0 or
+// a short file, a corrupt layout, a fault while reading it: a leftover the writer moved aside
+// as `<path>.corrupt-<time>`, say), the error is followed on `out` by a forensic readout, and
+// the exit code is still 1: the file is opened again read-only without a lock, and its size,
+// the 64-byte header field by field (each field that fails its check says why), each ring whose
+// header is inside the file (N, B, indices; its unread records decoded when the whole ring is
+// inside the file with sane geometry and consistent indices), and the dictionary header and
+// entries as far as they are in bounds are shown, bounded by max_records and max_entries.
+// Every read is size-checked and guarded against SIGBUS. With `json` the document has
+// "forensic": true and "errors": [every problem found].
 int run_inspect(const std::string& path, const InspectOptions& options, std::ostream& out, std::ostream& err);
 
 struct StatsOptions {
