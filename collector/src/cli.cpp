@@ -393,7 +393,10 @@ int cli_main(int argc, char** argv) {
   std::string inspect_path;
   InspectOptions inspect_options;
   CLI::App* inspect = app.add_subcommand(
-      "inspect", "Print the file's header, rings, counters, dictionary and unread records (read-only)");
+      "inspect",
+      "Print the file's header, rings, counters, dictionary and unread records (read-only). A file that cannot be "
+      "used as a whole (another version, a corrupt layout, a fault while reading) gets the error and then a "
+      "best-effort forensic readout of what is still in bounds; the exit status is 1");
   inspect->add_option("FILE", inspect_path, "The telemetry file")->required();
   inspect->add_flag("--json", inspect_options.json, "One JSON document instead of text");
   inspect->add_option("--max-records", inspect_options.max_records, "Unread records shown per ring (default: all)");
