@@ -125,7 +125,9 @@ struct CollectArgs {
   size_t max_in_flight_spans = 100000;
   double stats_interval = 10;
   size_t cardinality_limit = 2000;
+  size_t max_metric_series = 100000;
   double shutdown_timeout = 10;
+  std::string max_retry_after = "5m";
   double torn_grace = 2;
   bool no_writer_check = false;
   TrustPolicy trust;
@@ -212,6 +214,8 @@ int run_collect(const CollectArgs& a) {
     return bad_config("temporality preference \"" + t + "\": expected cumulative, delta or lowmemory");
   }
   metrics_options.cardinality_limit = a.cardinality_limit;
+  if (a.max_metric_series == 0) return bad_config("--max-metric-series must be at least 1");
+  metrics_options.max_series = a.max_metric_series;
 
   PipelineOptions options;
   options.path = a.file;
@@ -370,11 +374,24 @@ int cli_main(int argc, char** argv) {
       ->type_name("N")
       ->group("Pipeline");
   collect
+      ->add_option("--max-metric-series", collect_args.max_metric_series,
+                   "Metric series in all streams; beyond, new attribute sets go to their stream's overflow series")
+      ->capture_default_str()
+      ->type_name("N")
+      ->group("Pipeline");
+  collect
       ->add_option("--shutdown-timeout", collect_args.shutdown_timeout,
                    "Seconds allowed for the final flush after SIGTERM/SIGINT")
       ->capture_default_str()
       ->type_name("SECONDS")
       ->group("Pipeline");
+  collect
+      ->add_option("--max-retry-after", collect_args.max_retry_after,
+                   "Longest pause of a signal when the endpoint asks (Retry-After) to wait longer than the retry "
+                   "budget; its records stay in the file meanwhile. 0: drop such batches")
+      ->capture_default_str()
+      ->type_name("DURATION")
+      ->group("Export");
   collect
       ->add_option("--torn-grace", collect_args.torn_grace,
                    "Seconds a claimed but unpublished slot may block its ring before it is skipped")

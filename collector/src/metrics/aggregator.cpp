@@ -19,10 +19,18 @@
 //  - A delta-exported series with no measurement during an interval is not exported and is
 //    forgotten (freeing its cardinality slot), except async counters exported as deltas, whose
 //    last total is needed for the next delta.
+//  - Bounded memory: besides the per-stream cardinality limit, a global cap (max_series) on the
+//    regular series of all streams; beyond either, a new attribute set goes to the stream's
+//    overflow series, and the stream's first overflow is logged once. std::bad_alloc is caught
+//    where one series is added (that measurement is lost and counted) and where one stream is
+//    collected (that stream is left out of this collection and keeps its state for the next):
+//    the other series and streams are unaffected. end_interval allocates nothing, so a stream
+//    that was exported is always reset.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <unordered_map>
 
@@ -109,6 +117,8 @@ struct Stream {
   std::vector<Series> series;
   SeriesIndex index;
   uint32_t overflow = SeriesIndex::kNone;
+  bool logged_limit = false;  // cardinality-limit overflow logged
+  bool logged_cap = false;    // max_series overflow logged
 };
 
 void put(std::string& key, std::string_view bytes) {
@@ -300,6 +310,7 @@ struct MetricsAggregator::Impl {
   std::vector<uint32_t> attr_order;  // scratch of record()
   std::vector<uint64_t> scratch;     // scratch of exponential histograms
   std::vector<uint32_t> points;      // scratch of collect()
+  uint64_t regular_series = 0;       // all streams, overflow series excluded
 
   // Canonical resource and scope of a definition, and their identity bytes.
   static ResourceGroup resource_of(const MetricStreamDefinition& d) {
@@ -325,15 +336,51 @@ struct MetricsAggregator::Impl {
     return slot.get();
   }
 
-  Series& new_series(Stream& s, uint64_t time) {
-    Series& r = s.series.emplace_back();
+  // A new series of `s`, not yet in it (nothing changes if this throws).
+  Series make_series(const Stream& s, int64_t id, uint64_t time) {
+    if (options.allocation_hook) options.allocation_hook(id);
+    Series r;
     r.start_time = time;
     if (s.kind == Kind::kHistogram) r.buckets.assign(s.boundaries.size() + 1, 0);
     if (s.kind == Kind::kExpHistogram) r.exp = std::make_unique<ExpHistogram>(s.max_scale, s.max_size);
     return r;
   }
 
-  Series& series_for(Stream& s, std::span<const KeyValue> attrs, uint64_t time) {
+  void log_once(Stream& s, bool cap) {
+    bool& logged = cap ? s.logged_cap : s.logged_limit;
+    if (logged) return;
+    logged = true;
+    std::string m = "otlp-mmap: metric \"" + s.name + "\": ";
+    if (cap) {
+      m += std::to_string(options.max_series) + " series in all streams (--max-metric-series)";
+    } else {
+      m += std::to_string(options.cardinality_limit) + " attribute sets (--cardinality-limit)";
+    }
+    m += "; measurements with new attribute sets go to the series otel.metric.overflow=true";
+    if (options.log) {
+      options.log(m);
+    } else {
+      std::cerr << m << std::endl;
+    }
+  }
+
+  Series& overflow_series(Stream& s, int64_t id, uint64_t time) {
+    if (s.overflow != SeriesIndex::kNone) return s.series[s.overflow];
+    Series r = make_series(s, id, time);
+    r.overflow = true;
+    KeyValue& kv = r.attributes.emplace_back();
+    kv.set_key(kOverflowKey);
+    kv.mutable_value()->set_bool_value(true);
+    r.sort_key = sort_key(r.attributes);
+    s.series.push_back(std::move(r));  // Series moves without throwing: all or nothing
+    s.overflow = static_cast<uint32_t>(s.series.size() - 1);
+    ++stats.series;
+    return s.series.back();
+  }
+
+  // The series of `attrs` in `s`, created if needed. Throws std::bad_alloc (with `s`
+  // unchanged) when it cannot be created.
+  Series& series_for(Stream& s, int64_t id, std::span<const KeyValue> attrs, uint64_t time) {
     canonical_order(attrs, attr_order);
     const uint64_t hash = hash_attributes(attrs, attr_order);
     const uint32_t found =
@@ -341,26 +388,27 @@ struct MetricsAggregator::Impl {
     if (found != SeriesIndex::kNone) return s.series[found];
     // The limit counts the overflow series: limit - 1 regular series at most.
     const size_t regular = s.series.size() - (s.overflow != SeriesIndex::kNone ? 1 : 0);
-    if (regular + 1 >= options.cardinality_limit) {
+    const bool at_limit = regular + 1 >= options.cardinality_limit;
+    const bool at_cap = !at_limit && regular_series >= options.max_series;
+    if (at_limit || at_cap) {
+      Series& r = overflow_series(s, id, time);
       ++stats.overflowed;
-      if (s.overflow != SeriesIndex::kNone) return s.series[s.overflow];
-      s.overflow = static_cast<uint32_t>(s.series.size());
-      Series& r = new_series(s, time);
-      r.overflow = true;
-      KeyValue& kv = r.attributes.emplace_back();
-      kv.set_key(kOverflowKey);
-      kv.mutable_value()->set_bool_value(true);
-      r.sort_key = sort_key(r.attributes);
+      if (at_cap) ++stats.overflowed_max_series;
+      log_once(s, at_cap);
       return r;
     }
     const auto number = static_cast<uint32_t>(s.series.size());
-    Series& r = new_series(s, time);
+    Series r = make_series(s, id, time);
     r.attributes.reserve(attr_order.size());
     for (uint32_t i : attr_order) r.attributes.push_back(attrs[i]);
     r.hash = hash;
     r.sort_key = sort_key(r.attributes);
-    s.index.insert(hash, number);
-    return r;
+    s.index.reserve(static_cast<size_t>(regular) + 1);
+    s.series.push_back(std::move(r));
+    s.index.insert(hash, number);  // no allocation after reserve
+    ++regular_series;
+    ++stats.series;
+    return s.series.back();
   }
 
   // Aggregates `v` into `r`; returns the bucket of explicit-bucket histograms (else 0).
@@ -503,11 +551,19 @@ struct MetricsAggregator::Impl {
       for (Series& r : s.series) r.touched = false;
       return;
     }
-    std::vector<Series> kept;
-    kept.reserve(s.series.size());
-    for (Series& r : s.series)
-      if (r.touched || s.cumulative_input) kept.push_back(std::move(r));
-    s.series = std::move(kept);
+    // In place, without allocating (the index keeps its slots), so that this cannot fail.
+    size_t kept = 0;
+    for (size_t i = 0; i < s.series.size(); ++i) {
+      Series& r = s.series[i];
+      if (r.touched || s.cumulative_input) {
+        if (kept != i) s.series[kept] = std::move(r);
+        ++kept;
+      } else {
+        --stats.series;
+        if (!r.overflow) --regular_series;
+      }
+    }
+    s.series.erase(s.series.begin() + static_cast<std::ptrdiff_t>(kept), s.series.end());
     s.index.clear();
     s.overflow = SeriesIndex::kNone;
     for (uint32_t i = 0; i < s.series.size(); ++i) {
@@ -524,6 +580,7 @@ struct MetricsAggregator::Impl {
 
 MetricsAggregator::MetricsAggregator(MetricsOptions options) : impl_(std::make_unique<Impl>()) {
   if (options.cardinality_limit == 0) options.cardinality_limit = MetricsOptions{}.cardinality_limit;
+  if (options.max_series == 0) options.max_series = MetricsOptions{}.max_series;
   impl_->options = options;
 }
 
@@ -579,15 +636,30 @@ void MetricsAggregator::record(int64_t stream, std::span<const otlp::KeyValue> a
       return;
     }
   }
-  Series& r = I.series_for(s, attributes, time_unix_nano);
+  Series* r = nullptr;
+  size_t bucket = 0;
+  try {
+    r = &I.series_for(s, stream, attributes, time_unix_nano);
+    bucket = I.aggregate(s, *r, time_unix_nano, v);  // exponential histograms may allocate
+  } catch (const std::bad_alloc&) {
+    ++I.stats.allocation_failures;
+    ++I.stats.measurements_lost;
+    return;
+  }
   ++I.stats.measurements;
-  const size_t bucket = I.aggregate(s, r, time_unix_nano, v);
   if (!sampled(exemplar)) return;
   if (s.kind == Kind::kHistogram) {
-    if (r.bucket_exemplars.empty()) r.bucket_exemplars.resize(r.buckets.size());
-    keep(r.bucket_exemplars[bucket], v, time_unix_nano, *exemplar);
+    if (r->bucket_exemplars.empty()) {
+      try {
+        r->bucket_exemplars.resize(r->buckets.size());
+      } catch (const std::bad_alloc&) {
+        ++I.stats.allocation_failures;  // the measurement is kept, its exemplar is not
+        return;
+      }
+    }
+    keep(r->bucket_exemplars[bucket], v, time_unix_nano, *exemplar);
   } else {
-    keep(r.exemplar, v, time_unix_nano, *exemplar);
+    keep(r->exemplar, v, time_unix_nano, *exemplar);
   }
 }
 
@@ -612,34 +684,60 @@ size_t MetricsAggregator::collect(uint64_t now_unix_nano, otlp::ExportMetricsSer
   pm::ScopeMetrics* sm = nullptr;
   const ResourceGroup* current_resource = nullptr;
   const ScopeGroup* current_scope = nullptr;
+  bool failed = false;
   for (size_t index : I.collect_order) {
     Stream& s = *I.streams[index];
-    I.points.clear();
-    for (uint32_t i = 0; i < s.series.size(); ++i)
-      if (!s.delta_export || s.series[i].touched) I.points.push_back(i);
-    if (!I.points.empty()) {
-      std::sort(I.points.begin(), I.points.end(), [&](uint32_t a, uint32_t b) {
-        const std::string& x = s.series[a].sort_key;
-        const std::string& y = s.series[b].sort_key;
-        return x != y ? x < y : a < b;
-      });
-      if (s.resource != current_resource) {
-        rm = out.add_resource_metrics();
-        *rm->mutable_resource() = s.resource->resource;
-        rm->set_schema_url(s.resource->schema_url);
-        current_resource = s.resource;
-        current_scope = nullptr;
+    pm::Metric* metric = nullptr;
+    try {
+      if (I.options.allocation_hook) I.options.allocation_hook(-1 - static_cast<int64_t>(index));
+      I.points.clear();
+      for (uint32_t i = 0; i < s.series.size(); ++i)
+        if (!s.delta_export || s.series[i].touched) I.points.push_back(i);
+      if (!I.points.empty()) {
+        std::sort(I.points.begin(), I.points.end(), [&](uint32_t a, uint32_t b) {
+          const std::string& x = s.series[a].sort_key;
+          const std::string& y = s.series[b].sort_key;
+          return x != y ? x < y : a < b;
+        });
+        if (s.resource != current_resource) {
+          // Current only once complete: after a failure here the next stream starts anew.
+          current_resource = nullptr;
+          rm = out.add_resource_metrics();
+          *rm->mutable_resource() = s.resource->resource;
+          rm->set_schema_url(s.resource->schema_url);
+          current_resource = s.resource;
+          current_scope = nullptr;
+        }
+        if (s.scope != current_scope) {
+          current_scope = nullptr;
+          sm = rm->add_scope_metrics();
+          *sm->mutable_scope() = s.scope->scope;
+          sm->set_schema_url(s.scope->schema_url);
+          current_scope = s.scope;
+        }
+        metric = sm->add_metrics();
+        I.write_metric(s, now_unix_nano, metric);
+        total += I.points.size();
       }
-      if (s.scope != current_scope) {
-        sm = rm->add_scope_metrics();
-        *sm->mutable_scope() = s.scope->scope;
-        sm->set_schema_url(s.scope->schema_url);
-        current_scope = s.scope;
-      }
-      I.write_metric(s, now_unix_nano, sm->add_metrics());
-      total += I.points.size();
+    } catch (const std::bad_alloc&) {
+      // This stream only: its partial metric goes, its state stays for the next collection.
+      ++I.stats.allocation_failures;
+      ++I.stats.streams_not_collected;
+      if (metric != nullptr) sm->mutable_metrics()->RemoveLast();
+      failed = true;
+      continue;
     }
     I.end_interval(s, now_unix_nano);
+  }
+  if (failed) {
+    // Groups left empty by a failed stream.
+    auto* rms = out.mutable_resource_metrics();
+    for (int i = rms->size() - 1; i >= 0; --i) {
+      auto* sms = rms->Mutable(i)->mutable_scope_metrics();
+      for (int j = sms->size() - 1; j >= 0; --j)
+        if (sms->Get(j).metrics_size() == 0) sms->DeleteSubrange(j, 1);
+      if (sms->empty()) rms->DeleteSubrange(i, 1);
+    }
   }
   return total;
 }

@@ -69,14 +69,18 @@ void ExpBuckets::clear() {
 }
 
 void ExpHistogram::record(double value, std::vector<uint64_t>& scratch) {
+  if (value == 0) {
+    ++zero_count_;
+  } else {
+    record_bucket(value, scratch);  // first: when it cannot allocate, nothing is counted
+  }
   ++count_;
   sum_ += value;
   min_ = std::min(min_, value);
   max_ = std::max(max_, value);
-  if (value == 0) {
-    ++zero_count_;
-    return;
-  }
+}
+
+void ExpHistogram::record_bucket(double value, std::vector<uint64_t>& scratch) {
   ExpBuckets& buckets = value > 0 ? positive_ : negative_;
   int64_t index = exp_map_to_index(std::fabs(value), scale_);
   if (!buckets.empty()) {

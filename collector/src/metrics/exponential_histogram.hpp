@@ -19,7 +19,10 @@ namespace otlp_mmap::collector::metrics_detail {
 inline constexpr int kExpMinScale = -10;
 inline constexpr int kExpMaxScale = 20;
 inline constexpr int kExpDefaultMaxSize = 160;
-inline constexpr int kExpMaxMaxSize = 16384;  // refuse more: memory per series is bounded
+// Larger max_size from the file is clamped: at most 2 x 1024 counters (16 KB) per series, and as
+// much in a collection's request (was 16384: 2,000 series reached 672 MB). A smaller max_size is
+// within the data model: the histogram just downscales sooner.
+inline constexpr int kExpMaxMaxSize = 1024;
 
 // Index of the bucket holding the magnitude `value` (> 0, finite) at `scale`.
 // scale <= 0: exact, from the exponent. scale > 0: exact for powers of two, otherwise from the
@@ -75,6 +78,8 @@ class ExpHistogram {
   const ExpBuckets& negative() const { return negative_; }
 
  private:
+  void record_bucket(double value, std::vector<uint64_t>& scratch);
+
   int max_scale_;
   int max_size_;
   int scale_;

@@ -3,6 +3,7 @@
 // collisions cost a comparison, never a wrong series.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -24,15 +25,20 @@ class SeriesIndex {
     }
   }
 
+  // Room for `n` entries: inserting up to `n` then allocates nothing.
+  void reserve(size_t n) {
+    while (n * 2 > slots_.size()) grow();
+  }
+
   void insert(uint64_t hash, uint32_t series) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     place(hash, series);
     ++size_;
   }
 
+  // Empties the table, keeping its slots: re-inserting as many entries allocates nothing.
   void clear() {
-    slots_.clear();
-    mask_ = 0;
+    std::fill(slots_.begin(), slots_.end(), Slot{});
     size_ = 0;
   }
 
@@ -49,9 +55,8 @@ class SeriesIndex {
   }
 
   void grow() {
-    std::vector<Slot> old;
+    std::vector<Slot> old(slots_.empty() ? 16 : slots_.size() * 2, Slot{});  // may throw: nothing changed
     old.swap(slots_);
-    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
     mask_ = slots_.size() - 1;
     for (const Slot& s : old)
       if (s.series != kNone) place(s.hash, s.series);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,6 +36,20 @@ struct MetricsOptions {
   size_t cardinality_limit = 2000;
   // Hard cap on streams (hostile or runaway files), overflow counted.
   size_t max_streams = 10000;
+  // Global cap on series across all streams (0: this default). Beyond it, a measurement with a
+  // new attribute set goes to its stream's overflow series (otel.metric.overflow = true), as
+  // with the per-stream limit: at most max_series regular series, plus one overflow series
+  // per stream. Measured (tests/collector/metrics_memory_test.cpp, 2 attributes): about 1 KB
+  // per counter, gauge or histogram series (2 KB while a collection's request is built), 3 KB
+  // per full exponential histogram series of 160 buckets (6 KB), 17 KB at the 1024-bucket clamp
+  // (35 KB). 2,500 streams x 2,000 attribute sets of counters: 77 MB, 128 MB while collected.
+  size_t max_series = 100000;
+  // Where the once-per-stream notices go ("metric X: series cap reached..."); default stderr.
+  std::function<void(const std::string&)> log;
+  // Test hook: called before a new series is allocated (with its stream id) and before each
+  // stream is collected (stream id, then -1 - id). Throwing std::bad_alloc from it simulates an
+  // allocation failure there.
+  std::function<void(int64_t)> allocation_hook;
 };
 
 // A metric stream as resolved by the pipeline from the dictionary.
@@ -47,11 +62,17 @@ struct MetricStreamDefinition {
 };
 
 struct MetricsStats {
-  uint64_t measurements = 0;        // recorded
-  uint64_t rejected = 0;            // invalid for their stream (e.g. negative on a monotonic sum)
-  uint64_t overflowed = 0;          // folded into an overflow series by the cardinality limit
-  uint64_t streams_overflowed = 0;  // refused by max_streams
-  uint64_t streams = 0;             // live streams
+  uint64_t measurements = 0;           // recorded
+  uint64_t rejected = 0;               // invalid for their stream (e.g. negative on a monotonic sum)
+  uint64_t overflowed = 0;             // folded into an overflow series (cardinality limit or max_series)
+  uint64_t streams_overflowed = 0;     // refused by max_streams
+  uint64_t streams = 0;                // live streams
+  uint64_t series = 0;                 // live series, all streams, overflow series included
+  uint64_t overflowed_max_series = 0;  // of `overflowed`: by the global max_series cap
+  uint64_t allocation_failures = 0;    // std::bad_alloc caught (recording or collecting)
+  uint64_t measurements_lost = 0;      // not recorded because of an allocation failure
+  uint64_t streams_not_collected = 0;  // stream collections skipped by an allocation failure
+                                       // (kept for the next collection)
 };
 
 class MetricsAggregator {
