@@ -127,7 +127,6 @@ struct CollectArgs {
   size_t cardinality_limit = 2000;
   size_t max_metric_series = 100000;
   double shutdown_timeout = 10;
-  std::string max_retry_after = "5m";
   double torn_grace = 2;
   bool no_writer_check = false;
   TrustPolicy trust;
@@ -385,13 +384,6 @@ int cli_main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("SECONDS")
       ->group("Pipeline");
-  collect
-      ->add_option("--max-retry-after", collect_args.max_retry_after,
-                   "Longest pause of a signal when the endpoint asks (Retry-After) to wait longer than the retry "
-                   "budget; its records stay in the file meanwhile. 0: drop such batches")
-      ->capture_default_str()
-      ->type_name("DURATION")
-      ->group("Export");
   collect
       ->add_option("--torn-grace", collect_args.torn_grace,
                    "Seconds a claimed but unpublished slot may block its ring before it is skipped")
