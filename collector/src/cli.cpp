@@ -127,6 +127,7 @@ struct CollectArgs {
   size_t cardinality_limit = 2000;
   size_t max_metric_series = 100000;
   double shutdown_timeout = 10;
+  std::string max_retry_after = "5m";
   double torn_grace = 2;
   bool no_writer_check = false;
   TrustPolicy trust;
@@ -229,6 +230,9 @@ int run_collect(const CollectArgs& a) {
   if (!(a.shutdown_timeout >= 0) || !std::isfinite(a.shutdown_timeout))
     return bad_config("--shutdown-timeout must be >= 0");
   options.flush_timeout = seconds_f(a.shutdown_timeout);
+  const auto retry_after = parse_duration(a.max_retry_after);
+  if (!retry_after) return bad_config("--max-retry-after \"" + a.max_retry_after + "\": expected e.g. 0, 90s, 5m");
+  config.max_retry_after = std::chrono::duration_cast<std::chrono::milliseconds>(*retry_after);
   if (!(a.torn_grace >= 0) || !std::isfinite(a.torn_grace)) return bad_config("--torn-grace must be >= 0");
   options.reader.torn_grace = seconds_f(a.torn_grace);
   options.reader.trust = a.trust;
@@ -384,6 +388,13 @@ int cli_main(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("SECONDS")
       ->group("Pipeline");
+  collect
+      ->add_option("--max-retry-after", collect_args.max_retry_after,
+                   "Longest pause of a signal when the endpoint asks (Retry-After) to wait longer than the retry "
+                   "budget; its records stay in the file meanwhile. 0: drop such batches")
+      ->capture_default_str()
+      ->type_name("DURATION")
+      ->group("Export");
   collect
       ->add_option("--torn-grace", collect_args.torn_grace,
                    "Seconds a claimed but unpublished slot may block its ring before it is skipped")

@@ -222,6 +222,13 @@ struct Limits {
 
 struct Counters {
   std::atomic<uint64_t> submitted{0}, exported{0}, rejected{0}, dropped{0}, failed{0}, retries{0};
+  std::atomic<uint64_t> dropped_queue_full{0}, dropped_retries{0}, dropped_shutdown{0}, pauses{0};
+  std::atomic<bool> paused{false};
+
+  void drop(std::atomic<uint64_t>& cause, uint64_t n) {
+    cause += n;
+    dropped += n;
+  }
 };
 
 std::string items_word(Signal s) {
@@ -242,6 +249,7 @@ class SignalSender {
       : signal_(signal),
         limits_(limits),
         max_retry_elapsed_(config.max_retry_elapsed),
+        max_retry_after_(config.max_retry_after),
         backoff_(config.retry_initial_backoff, config.retry_max_backoff, std::random_device{}()),
         transport_(std::move(transport)),
         name_(signal_name(signal)) {
@@ -268,7 +276,7 @@ class SignalSender {
     queued_items_ = 0;
     idle_.notify_all();
     if (left > 0) {
-      counters_.dropped += left;
+      counters_.drop(counters_.dropped_shutdown, left);
       log_limited(
           name_ + " shutdown", std::chrono::seconds(0),
           name_ + ": " + std::to_string(left) + " " + items_word(signal_) + " still queued at shutdown were dropped");
@@ -296,13 +304,14 @@ class SignalSender {
         return true;
       }
     }
-    counters_.dropped += n;
     if (stopped()) {
+      counters_.drop(counters_.dropped_shutdown, n);
       log_limited(
           name_ + " stopped", std::chrono::seconds(10),
           name_ + ": exporter shut down, dropped a request of " + std::to_string(n) + " " + items_word(signal_));
       return false;
     }
+    counters_.drop(counters_.dropped_queue_full, n);
     log_limited(name_ + " queue full", std::chrono::seconds(10),
                 name_ + ": export queue full, dropped a request of " + std::to_string(n) + " " + items_word(signal_) +
                     " (" + std::to_string(counters_.dropped.load()) + " dropped so far)");
@@ -334,6 +343,11 @@ class SignalSender {
     s.items_dropped = counters_.dropped.load();
     s.requests_failed = counters_.failed.load();
     s.retries = counters_.retries.load();
+    s.dropped_queue_full = counters_.dropped_queue_full.load();
+    s.dropped_retries = counters_.dropped_retries.load();
+    s.dropped_shutdown = counters_.dropped_shutdown.load();
+    s.pauses = counters_.pauses.load();
+    s.paused = counters_.paused.load();
     return s;
   }
 
@@ -411,7 +425,7 @@ class SignalSender {
   }
 
   void send_with_retries(const Request& batch, size_t items) {
-    const auto start = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
     for (unsigned attempt = 0;; ++attempt) {
       SendOutcome outcome = transport_->send(batch);
       if (outcome.kind == SendOutcome::Kind::kOk) {
@@ -428,7 +442,7 @@ class SignalSender {
       }
       ++counters_.failed;
       if (stopping()) {
-        counters_.dropped += items;
+        counters_.drop(counters_.dropped_shutdown, items);
         return;
       }
       if (outcome.kind == SendOutcome::Kind::kPermanent) {
@@ -442,9 +456,33 @@ class SignalSender {
       }
       // Retryable: the server's delay if it gave one, else exponential backoff with jitter.
       const std::chrono::milliseconds delay = outcome.retry_after ? *outcome.retry_after : backoff_.next(attempt);
-      const auto next_attempt = std::chrono::steady_clock::now() + delay;
+      const auto now = std::chrono::steady_clock::now();
+      const auto next_attempt = now + delay;
       if (next_attempt - start > max_retry_elapsed_) {
-        counters_.dropped += items;
+        if (outcome.retry_after && max_retry_after_.count() > 0) {
+          // The endpoint asked for a longer wait than the retry budget: pause the signal
+          // (nothing is sent, the exporter reports no room, records stay in the file), then
+          // try the same batch again with a fresh budget.
+          const std::chrono::milliseconds pause = std::min(delay, max_retry_after_);
+          ++counters_.pauses;
+          counters_.paused = true;
+          log_limited(name_ + " paused", std::chrono::seconds(10),
+                      name_ + ": export failed (" + outcome.kind_text + "), the endpoint asked to wait " +
+                          millis_text(delay) + ": sending paused for " + millis_text(pause) +
+                          ", records stay in the file" +
+                          (outcome.message.empty() ? std::string() : ": " + outcome.message));
+          const bool stopped_now = wait_or_stop(now + pause);
+          counters_.paused = false;
+          if (stopped_now) {
+            counters_.drop(counters_.dropped_shutdown, items);
+            return;
+          }
+          ++counters_.retries;
+          start = std::chrono::steady_clock::now();
+          attempt = std::numeric_limits<unsigned>::max();  // the backoff starts over (wraps to 0)
+          continue;
+        }
+        counters_.drop(counters_.dropped_retries, items);
         log_limited(name_ + " gave up", std::chrono::seconds(10),
                     name_ + ": export failed (" + outcome.kind_text + "), gave up after " +
                         std::to_string(attempt + 1) + " attempts, " + std::to_string(items) + " " +
@@ -456,16 +494,18 @@ class SignalSender {
                   name_ + ": export failed (" + outcome.kind_text + "), retrying in " + millis_text(delay) +
                       (outcome.retry_after ? " as the endpoint asked" : "") +
                       (outcome.message.empty() ? std::string() : ": " + outcome.message));
-      {
-        std::unique_lock lock(mu_);
-        if (wake_.wait_until(lock, next_attempt, [&] { return stop_; })) {
-          lock.unlock();
-          counters_.dropped += items;
-          return;
-        }
+      if (wait_or_stop(next_attempt)) {
+        counters_.drop(counters_.dropped_shutdown, items);
+        return;
       }
       ++counters_.retries;
     }
+  }
+
+  // Waits until `when`; returns true (at once) if the sender is stopped meanwhile.
+  bool wait_or_stop(std::chrono::steady_clock::time_point when) {
+    std::unique_lock lock(mu_);
+    return wake_.wait_until(lock, when, [&] { return stop_; });
   }
 
   bool stopping() {
@@ -477,6 +517,7 @@ class SignalSender {
   const Signal signal_;
   const Limits limits_;
   const std::chrono::milliseconds max_retry_elapsed_;
+  const std::chrono::milliseconds max_retry_after_;
   Backoff backoff_;  // sender thread only
   std::unique_ptr<Transport> transport_;
   const std::string name_;

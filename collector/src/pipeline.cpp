@@ -384,8 +384,9 @@ void Pipeline::follow() {
 // ------------------------------------------------------------------ reading
 
 size_t Pipeline::exporter_room(Signal signal, size_t pending, size_t limit) const {
-  if (limit == 0) return SIZE_MAX;
   const SignalExportStats st = exporter_.stats(signal);
+  if (st.paused) return 0;  // the endpoint asked to wait (Retry-After): records stay in the file
+  if (limit == 0) return SIZE_MAX;
   const uint64_t done = st.items_exported + st.items_rejected + st.items_dropped;
   const uint64_t outstanding = st.items_submitted > done ? st.items_submitted - done : 0;
   const uint64_t used = outstanding + pending;
@@ -500,12 +501,21 @@ void Pipeline::on_measurement(const Measurement& m) {
 
 void Pipeline::submit_due(bool force) {
   while (!span_batch_.empty() && (force || span_batch_.due(now_.steady))) {
+    // Spans the collector makes itself (incomplete spans of a dead writer, at shutdown, on
+    // eviction) do not come from records gated by the exporter's room: they wait here for
+    // room instead of being dropped by a full export queue.
+    const size_t want = std::min(span_batch_.size(), span_batch_.max_batch());
+    const size_t room = exporter_room(Signal::kTraces, 0, options_.span_queue_limit);
+    if (room < std::min(want, options_.span_queue_limit == 0 ? want : options_.span_queue_limit)) break;
     TraceRequest req;
     const size_t n = span_batch_.take(req);
     counters_.spans_submitted += n;
     if (!exporter_.submit(std::move(req))) ++counters_.requests_refused;
   }
   while (!log_batch_.empty() && (force || log_batch_.due(now_.steady))) {
+    const size_t want = std::min(log_batch_.size(), log_batch_.max_batch());
+    const size_t room = exporter_room(Signal::kLogs, 0, options_.log_queue_limit);
+    if (room < std::min(want, options_.log_queue_limit == 0 ? want : options_.log_queue_limit)) break;
     LogsRequest req;
     const size_t n = log_batch_.take(req);
     counters_.logs_submitted += n;
@@ -675,6 +685,9 @@ int Pipeline::run(const std::atomic<bool>& stop) {
 }
 
 void Pipeline::shutdown() {
+  // One deadline for everything after the stop: waiting for room in the export queue, then
+  // the flush. A Retry-After pause is not waited out beyond it.
+  const auto deadline = Clock::now() + options_.flush_timeout;
   // A file that appeared while we slept between attempts to open it holds what its writer
   // left before we were stopped: read it now, or it is lost to this run.
   if (!reader_ && !refused_) try_open(false);
@@ -688,13 +701,30 @@ void Pipeline::shutdown() {
     refresh_now();
     const size_t open = spans_.finish_all(IncompleteReason::kShutdown, now_);
     if (open > 0) log(std::to_string(open) + " span(s) still open at shutdown exported as incomplete");
-    submit_due(true);
+    // What is still batched waits for room in the export queue, until the deadline.
+    for (;;) {
+      submit_due(true);
+      if ((span_batch_.empty() && log_batch_.empty()) || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(1ms);
+      refresh_now();
+    }
+    const size_t unqueued_spans = span_batch_.size(), unqueued_logs = log_batch_.size();
+    if (unqueued_spans + unqueued_logs > 0) {
+      counters_.spans_unqueued += unqueued_spans;
+      counters_.logs_unqueued += unqueued_logs;
+      span_batch_ = Batcher<otlp::Span>(options_.span_batch, options_.submit_delay);
+      log_batch_ = Batcher<otlp::LogRecord>(options_.log_batch, options_.submit_delay);
+      log("no room in the export queue before the shutdown deadline: " + std::to_string(unqueued_spans) +
+          " span(s) and " + std::to_string(unqueued_logs) + " log record(s) dropped");
+    }
     collect_metrics();
   } catch (const std::exception& e) {
     note_error("shutdown", e);
   }
-  const bool flushed = exporter_.flush(Clock::now() + options_.flush_timeout);
+  const bool flushed = exporter_.flush(deadline);
   if (!flushed) log("exporter flush did not finish within the deadline; the rest is counted as dropped");
+  // The exporters stop before the last stats line: it counts everything they left behind.
+  exporter_.shutdown();
   log(stats_line());
   // Release the file (and its reader lock) now: a standby collector may take over at once,
   // even while this process is still tearing down.
@@ -757,6 +787,25 @@ std::string Pipeline::stats_line() const {
     << " exporter=" << exporter_dropped << " reader=" << reader_dropped << " | in_flight_spans=" << s.in_flight_spans
     << " incomplete_spans=" << s.spans.incomplete << " errors=" << s.errors << " files_failed=" << s.files_failed
     << " file_switches=" << s.file_switches << " standby=" << (s.standby ? 1 : 0);
+  // Per signal, the terms of the accounting identity (docs: collector-accounting):
+  // <signal>_submitted = exported + rejected + dropped_queue + dropped_retry + dropped_shutdown
+  // (+ what the exporter still holds, 0 once it stopped); unqueued/pending: made but never
+  // handed to the exporter; unread: records still in the file's ring.
+  const auto unread = [&](RingKind k) -> uint64_t {
+    return reader_ ? static_cast<uint64_t>(std::max<int64_t>(0, reader_->ring_state(k).unread())) : 0;
+  };
+  const auto signal = [&](const char* name, const SignalExportStats& e, uint64_t submitted, uint64_t unqueued,
+                          uint64_t pending, uint64_t unread_records) {
+    o << " | " << name << "_submitted=" << submitted << " " << name << "_exported=" << e.items_exported << " " << name
+      << "_rejected=" << e.items_rejected << " " << name << "_dropped_queue=" << e.dropped_queue_full << " " << name
+      << "_dropped_retry=" << e.dropped_retries << " " << name << "_dropped_shutdown=" << e.dropped_shutdown << " "
+      << name << "_unqueued=" << unqueued << " " << name << "_pending=" << pending << " " << name
+      << "_unread=" << unread_records << " " << name << "_paused=" << e.pauses;
+  };
+  signal("spans", t, s.spans_submitted, s.spans_unqueued, span_batch_.size(), unread(RingKind::kSpans));
+  signal("logs", l, s.logs_submitted, s.logs_unqueued, log_batch_.size(), unread(RingKind::kEvents));
+  signal("points", m, s.points_submitted, 0, 0, unread(RingKind::kMeasurements));
+  o << " spans_made=" << (s.spans.completed + s.spans.incomplete) << " logs_made=" << s.logs.records;
   return o.str();
 }
 

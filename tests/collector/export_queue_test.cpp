@@ -307,12 +307,68 @@ TEST(ExportQueue, GivesUpAfterMaxElapsedAndCountsDropped) {
   EXPECT_GE(s.requests_failed, 3u);
   EXPECT_EQ(s.retries + 1, s.requests_failed);
   EXPECT_EQ(f.logged("gave up"), 1u);
-  // A server delay beyond the budget gives up at once.
+  EXPECT_EQ(s.dropped_retries, 7u);
+}
+
+TEST(ExportQueue, RetryAfterBeyondTheBudgetGivesUpAtOnceWithoutPauses) {
+  Fixture f;
+  ExportConfig c = fast_config();
+  c.max_retry_elapsed = milliseconds(200);
+  c.max_retry_after = milliseconds(0);  // no pauses: a server delay beyond the budget gives up at once
+  auto e = f.make(c);
   f.logs->outcomes = {SendOutcome::retryable("HTTP 503", "", milliseconds(60000))};
   e->submit(make_logs(3));
   EXPECT_TRUE(e->flush(in(milliseconds(5000))));
   EXPECT_EQ(e->stats(Signal::kLogs).items_dropped, 3u);
+  EXPECT_EQ(e->stats(Signal::kLogs).dropped_retries, 3u);
   EXPECT_EQ(e->stats(Signal::kLogs).retries, 0u);
+}
+
+TEST(ExportQueue, RetryAfterBeyondTheBudgetPausesTheSignalThenSendsTheSameBatch) {
+  Fixture f;
+  ExportConfig c = fast_config();
+  c.max_retry_elapsed = milliseconds(200);
+  c.max_retry_after = milliseconds(300);  // the pause: min(60 s asked, 300 ms)
+  auto e = f.make(c);
+  f.logs->outcomes = {SendOutcome::retryable("HTTP 429", "", milliseconds(60000))};
+  e->submit(make_logs(3));
+  // Paused: the exporter says so (the pipeline then reads no more of that ring).
+  const auto until = in(milliseconds(5000));
+  while (!e->stats(Signal::kLogs).paused && Clock::now() < until) std::this_thread::sleep_for(milliseconds(1));
+  EXPECT_TRUE(e->stats(Signal::kLogs).paused);
+  EXPECT_TRUE(e->flush(in(milliseconds(5000))));
+  const SignalExportStats s = e->stats(Signal::kLogs);
+  EXPECT_FALSE(s.paused);
+  EXPECT_EQ(s.items_exported, 3u);
+  EXPECT_EQ(s.items_dropped, 0u);
+  EXPECT_EQ(s.pauses, 1u);
+  EXPECT_EQ(s.retries, 1u);
+  std::lock_guard l(f.logs->mu);
+  ASSERT_EQ(f.logs->sent_at.size(), 2u);  // nothing sent during the pause
+  EXPECT_GE(f.logs->sent_at[1] - f.logs->sent_at[0], milliseconds(290));
+}
+
+TEST(ExportQueue, ShutdownDuringAPauseCountsWhatIsLeftAsDroppedAtShutdown) {
+  Fixture f;
+  ExportConfig c = fast_config();
+  c.max_retry_elapsed = milliseconds(200);
+  c.max_retry_after = milliseconds(3600000);
+  auto e = f.make(c);
+  f.traces->outcomes = {SendOutcome::retryable("HTTP 429", "", milliseconds(3600000))};
+  e->submit(make_spans(1, 1, 5));
+  const auto until = in(milliseconds(5000));
+  while (!e->stats(Signal::kTraces).paused && Clock::now() < until) std::this_thread::sleep_for(milliseconds(1));
+  e->submit(make_spans(1, 1, 2));  // queued behind the paused batch
+  EXPECT_FALSE(e->flush(in(milliseconds(100))));
+  const auto start = Clock::now();
+  e->shutdown();
+  EXPECT_LT(Clock::now() - start, milliseconds(2000));  // the pause is not waited out
+  const SignalExportStats s = e->stats(Signal::kTraces);
+  EXPECT_EQ(s.items_submitted, 7u);
+  EXPECT_EQ(s.dropped_shutdown, 7u);
+  EXPECT_EQ(s.items_dropped, 7u);
+  EXPECT_EQ(s.items_exported + s.items_rejected + s.dropped_queue_full + s.dropped_retries + s.dropped_shutdown,
+            s.items_submitted);
 }
 
 TEST(ExportQueue, PermanentFailureIsRejectedNotRetriedAndLoggedOncePerKind) {

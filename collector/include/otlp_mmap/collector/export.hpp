@@ -72,6 +72,12 @@ struct ExportConfig {
   std::chrono::milliseconds max_retry_elapsed{60000};
   std::chrono::milliseconds retry_initial_backoff{1000};
   std::chrono::milliseconds retry_max_backoff{30000};
+  // A retryable failure whose Retry-After / RetryInfo asks for a longer wait than the retry
+  // budget above allows does not drop the batch: the signal is paused (nothing of it is
+  // sent, the exporter reports no room so its records stay in the file) for the delay the
+  // endpoint asked, at most this long, and then the same batch is tried again with a fresh
+  // retry budget (collect --max-retry-after). 0: such batches are dropped, as before.
+  std::chrono::milliseconds max_retry_after{300000};
   std::chrono::milliseconds metric_export_interval{60000};  // OTEL_METRIC_EXPORT_INTERVAL
   // OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, lower-case: cumulative, delta, lowmemory.
   std::string metrics_temporality_preference = "cumulative";
@@ -109,6 +115,13 @@ struct SignalExportStats {
   uint64_t items_dropped = 0;    // queue full, retries exhausted, or left behind at destruction
   uint64_t requests_failed = 0;  // attempts that failed (retried or not)
   uint64_t retries = 0;
+  // items_dropped by cause (their sum): the queue was full at submit(); retries given up;
+  // left behind when the exporter stopped (queued, in flight or submitted afterwards).
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_retries = 0;
+  uint64_t dropped_shutdown = 0;
+  uint64_t pauses = 0;  // times the signal was paused for the endpoint's Retry-After
+  bool paused = false;  // paused now: the exporter has no room for this signal
 };
 
 class Exporter {

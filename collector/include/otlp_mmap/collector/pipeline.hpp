@@ -27,8 +27,11 @@
 //  - Spans: SpanAssembler; writer processes that have exited (process.pid of the resource
 //    no longer alive on this host) have their open spans exported as incomplete.
 //  - Stop: reading stops once the rings are drained, spans in flight are exported as
-//    incomplete, metrics are collected a last time and the exporter is flushed with a
-//    deadline.
+//    incomplete (waiting for room in the export queue), metrics are collected a last time,
+//    the exporter is flushed and stopped, all within flush_timeout; then the last stats line.
+//  - Spans the collector makes itself (incomplete ones) wait in the pipeline for room in the
+//    export queue rather than being dropped by it; so do all requests while the exporter has
+//    paused a signal for the endpoint's Retry-After.
 //
 // Errors are logged and counted; nothing read from the file can stop the pipeline.
 #pragma once
@@ -108,6 +111,9 @@ struct PipelineStats {
   uint64_t logs_submitted = 0;
   uint64_t points_submitted = 0;
   uint64_t requests_refused = 0;  // submit() returned false (the exporter counts the items)
+  // Made but never handed to the exporter: no room in its queue before the shutdown deadline.
+  uint64_t spans_unqueued = 0;
+  uint64_t logs_unqueued = 0;
   uint64_t files_opened = 0;
   uint64_t file_switches = 0;         // the path was replaced by another file
   uint64_t file_resets = 0;           // the file was re-initialised in place
