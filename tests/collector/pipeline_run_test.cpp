@@ -180,6 +180,13 @@ TEST_F(PipelineRunTest, FollowsThePathToANewFileAfterDrainingTheOldOne) {
 }
 
 TEST_F(PipelineRunTest, KeepsReadingWhenWritersComeAndGo) {
+#if defined(__SANITIZE_THREAD__)
+  // This test forks while the pipeline thread runs. A child of a multithreaded process may
+  // only use async-signal-safe calls until it execs; glibc makes malloc safe anyway, but
+  // ThreadSanitizer's allocator is not: a child forked while the pipeline thread held its lock
+  // hangs in its first allocation (seen 16 times in 40 runs). The plain and ASan builds run it.
+  GTEST_SKIP() << "forks while another thread runs: hangs in ThreadSanitizer's allocator";
+#endif
   start(options());
   for (int round = 0; round < 3; ++round) {
     const pid_t child = ::fork();
