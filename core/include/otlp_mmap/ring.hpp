@@ -131,7 +131,7 @@ class Ring {
   // loads the ring's field only when the cached value cannot prove the slot free: about
   // once per N claims while the consumer keeps up. (In the version-1 layout reader_index
   // shares a cache line with writer_index, which the CAS takes anyway, so this saves a
-  // load and an ordering point rather than a coherence miss; docs/drafts/ring.md.)
+  // load and an ordering point rather than a coherence miss; docs/FORMAT.md §4.4.)
   // Why it is safe:
   //  * reader_index only grows (modulo 2^64) and every cached value was loaded from it, so
   //    the cache is never ahead of it: a stale cache can make the ring look fuller than it
