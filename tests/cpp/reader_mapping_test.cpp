@@ -212,18 +212,11 @@ class SmallTmpfs : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root (CI runs as root)";
-    dir_ = std::filesystem::temp_directory_path() / ("otlp-mmap-tmpfs-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=4m"), 0) << std::strerror(errno);
-    mounted_ = true;
+    ASSERT_TRUE(tmpfs_.ok()) << tmpfs_.error();
+    dir_ = tmpfs_.dir();
   }
-  void TearDown() override {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-    std::error_code ec;
-    std::filesystem::remove(dir_, ec);
-  }
+  testing::Tmpfs tmpfs_{"4m"};
   std::filesystem::path dir_;
-  bool mounted_ = false;
 };
 
 TEST_F(SmallTmpfs, DictionaryEntryInAHoleOfAFullFilesystemFails) {

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -14,6 +17,35 @@
 #include "otlp_mmap/writer.hpp"
 
 namespace otlp_mmap::testing {
+
+// A tmpfs of `size` (mount syntax: "2m") mounted for one test, unmounted afterwards; needs root.
+class Tmpfs {
+ public:
+  explicit Tmpfs(const std::string& size) {
+    char tmpl[] = "/tmp/otlp-mmap-tmpfs-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    const std::string opts = "size=" + size;
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
+      error_ = std::string("mount tmpfs: ") + std::strerror(errno);
+      return;
+    }
+    mounted_ = true;
+  }
+  ~Tmpfs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+  }
+  bool ok() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  std::string file(const std::string& name = "telemetry.otlp") const { return dir_ + "/" + name; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string error_;
+  bool mounted_ = false;
+};
 
 // A fresh directory per test, removed afterwards.
 class TempDir {

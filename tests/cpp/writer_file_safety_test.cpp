@@ -30,6 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing::Tmpfs;
 
 // ------------------------------------------------------------------ helpers
 
@@ -72,35 +73,6 @@ FileError::Code open_error(const std::string& path, const WriterConfig& c, std::
   ADD_FAILURE() << path << " was opened";
   return FileError::Code::kNotFound;
 }
-
-// A tmpfs of `bytes` mounted for one test, unmounted afterwards.
-class Tmpfs {
- public:
-  explicit Tmpfs(const std::string& size) {
-    char tmpl[] = "/tmp/otlp-mmap-tmpfs-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return;
-    dir_ = tmpl;
-    const std::string opts = "size=" + size;
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
-      error_ = std::string("mount tmpfs: ") + std::strerror(errno);
-      return;
-    }
-    mounted_ = true;
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-    if (!dir_.empty()) ::rmdir(dir_.c_str());
-  }
-  bool ok() const { return mounted_; }
-  const std::string& error() const { return error_; }
-  std::string file(const std::string& name = "telemetry.otlp") const { return dir_ + "/" + name; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  std::string error_;
-  bool mounted_ = false;
-};
 
 #define REQUIRE_TMPFS(t)                                                                       \
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs (CI runs as root)"; \
@@ -603,7 +575,7 @@ TEST(WriterFileSafety, DefaultFileIsCreatedWithEveryBlockReserved) {
     measure(std::filesystem::path(dir.file()).parent_path().string(), "temp directory");
   }
   if (::geteuid() == 0) {
-    Tmpfs t("64m");
+    testing::Tmpfs t("64m");
     ASSERT_TRUE(t.ok()) << t.error();
     measure(t.dir(), "tmpfs");
   }
