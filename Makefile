@@ -14,7 +14,7 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build soak wheel demo demo-core bench bench-cpp bench-python bench-sdk bench-collector bench-load format format-check clean
+        test-fuzz fuzz fuzz-build soak wheel wheels demo demo-core bench bench-cpp bench-python bench-sdk bench-collector bench-load format format-check clean
 
 help:
 	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
@@ -25,7 +25,8 @@ help:
 	@echo "make soak            10 minutes of load through the whole pipeline; RSS must stay flat (SOAK_SECONDS=...)"
 	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
-	@echo "make wheel           the wheel and sdist in dist/, installed and run in a clean virtualenv"
+	@echo "make wheel           the sdist and .venv's wheel (with build/dev's collector) in dist/, checked in a clean virtualenv"
+	@echo "make wheels          the sdist and a manylinux wheel per CPython 3.9-3.13 found, each checked in a clean virtualenv"
 	@echo "make format          clang-format the C++ sources"
 
 setup:
@@ -79,9 +80,14 @@ test-tsan: setup
 	cmake --build $(TSAN) -j $(JOBS) --target core_tests proto_compat_tests collector_tests
 	cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# The distributable wheel and sdist in dist/, checked in a clean virtualenv.
-wheel: setup
-	@scripts/check-wheel.sh
+# The sdist and the default interpreter's wheel in dist/ (with build/dev's collector), repaired
+# by auditwheel and checked in a clean virtualenv, the collector exporting to the real Collector.
+wheel: setup otelcol
+	@BUILD=$(BUILD) scripts/check-wheel.sh
+
+# The distributable sdist and manylinux wheels, one per CPython 3.9-3.13 found, each checked.
+wheels: setup otelcol
+	@scripts/build-wheels.sh
 
 fuzz-build: setup
 	CXX=clang++ cmake -S . -B $(FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTLP_MMAP_FUZZ=ON \

@@ -34,8 +34,10 @@ start=$SECONDS
 # --no-build-isolation: build with .venv's scikit-build-core and nanobind (requirements-dev.txt)
 # and keep build/python between runs, so a rebuild only recompiles what changed.
 # OTLP_MMAP_WERROR: warnings are errors in development, as in the C++ build.
+# OTLP_MMAP_WHEEL_COLLECTOR=OFF: development runs build/dev's collector (`make build`), so this
+# install does not build a second one (its otlp-mmap script says where the collector is).
 "$PY" -m pip install --quiet --no-build-isolation --no-deps --editable . \
-  -Cbuild-dir=build/python -Ccmake.define.OTLP_MMAP_WERROR=ON
+  -Cbuild-dir=build/python -Ccmake.define.OTLP_MMAP_WERROR=ON -Ccmake.define.OTLP_MMAP_WHEEL_COLLECTOR=OFF
 importable || { echo "python: otlp_mmap._native does not import after the build" >&2; exit 1; }
 echo "$want" >"$stamp"
 echo "python: done in $((SECONDS - start)) s"

@@ -344,8 +344,8 @@ int cli_main(int argc, char** argv) {
       ->group("Export");
   collect
       ->add_option("--schedule-delay", collect_args.schedule_delay_ms,
-                   "Milliseconds a span or log record may wait for its batch (OTEL_BSP_SCHEDULE_DELAY and "
-                   "OTEL_BLRP_SCHEDULE_DELAY, default 5000)")
+                   "Milliseconds a span or log record may wait for its batch (OTEL_BSP_SCHEDULE_DELAY, default "
+                   "5000, and OTEL_BLRP_SCHEDULE_DELAY, default 1000)")
       ->type_name("MS")
       ->group("Export");
   collect
