@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "otlp_mmap/collector/export.hpp"
-#include "otlp_mmap/collector/metrics_backend.hpp"
-#include "otlp_mmap/collector/pipeline.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
+#include "otlp_mmap/collector/processor/metrics_backend.hpp"
 #include "otlp_mmap/writer.hpp"
 
 namespace oc = otlp_mmap::collector;

@@ -25,7 +25,7 @@
 #include <string>
 #include <thread>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/cli.hpp"
+#include "otlp_mmap/collector/cli/cli.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -11,10 +11,10 @@
 #include <cstring>
 #include <iostream>
 
-#include "otlp_mmap/collector/export.hpp"
-#include "otlp_mmap/collector/metrics_backend.hpp"
-#include "otlp_mmap/collector/pipeline.hpp"
-#include "otlp_mmap/collector/tools.hpp"
+#include "otlp_mmap/collector/cli/tools.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
+#include "otlp_mmap/collector/processor/metrics_backend.hpp"
 #include "otlp_mmap/file_trust.hpp"
 
 namespace otlp_mmap::collector {

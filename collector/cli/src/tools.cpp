@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/tools.hpp"
+#include "otlp_mmap/collector/cli/tools.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -25,7 +25,7 @@
 #include <variant>
 #include <vector>
 
-#include "otlp_mmap/collector/resolver.hpp"
+#include "otlp_mmap/collector/receiver/resolver.hpp"
 #include "otlp_mmap/file.hpp"
 #include "otlp_mmap/mapping_guard.hpp"
 #include "otlp_mmap/protowire.hpp"

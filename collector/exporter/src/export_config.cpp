@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace otlp_mmap::collector {
 

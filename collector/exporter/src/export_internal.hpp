@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace google::protobuf {
 class Message;

@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/pipeline.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
 
 #include <sched.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/logs.hpp"
+#include "otlp_mmap/collector/processor/log_mapper.hpp"
 
 namespace otlp_mmap::collector {
 

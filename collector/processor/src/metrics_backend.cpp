@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/metrics_backend.hpp"
+#include "otlp_mmap/collector/processor/metrics_backend.hpp"
 
 namespace otlp_mmap::collector {
 

@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/spans.hpp"
+#include "otlp_mmap/collector/processor/span_assembler.hpp"
 
 #include <algorithm>
 #include <cstring>

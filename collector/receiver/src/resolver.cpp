@@ -1,4 +1,4 @@
-#include "otlp_mmap/collector/resolver.hpp"
+#include "otlp_mmap/collector/receiver/resolver.hpp"
 
 #include <algorithm>
 #include <cstring>

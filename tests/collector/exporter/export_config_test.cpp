@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace otlp_mmap::collector {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace otlp_mmap::collector::export_test {
 

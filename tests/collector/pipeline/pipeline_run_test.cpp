@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "otlp_mmap/collector/pipeline.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
 #include "pipeline_run_util.hpp"
 
 namespace otlp_mmap::collector {

@@ -13,8 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "otlp_mmap/collector/pipeline.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
 #include "pipeline_test_util.hpp"
+#include "recording_exporter.hpp"
 
 namespace otlp_mmap::collector::pipeline_test {
 

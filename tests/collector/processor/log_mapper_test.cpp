@@ -1,8 +1,9 @@
 // Event -> LogRecord: every field.
+#include "otlp_mmap/collector/processor/log_mapper.hpp"
+
 #include <gtest/gtest.h>
 
-#include "otlp_mmap/collector/batch.hpp"
-#include "otlp_mmap/collector/logs.hpp"
+#include "otlp_mmap/collector/exporter/batcher.hpp"
 #include "pipeline_test_util.hpp"
 
 namespace otlp_mmap::collector {

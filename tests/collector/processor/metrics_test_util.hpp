@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "otlp_mmap/collector/metrics.hpp"
+#include "otlp_mmap/collector/processor/metrics_aggregator.hpp"
 
 namespace otlp_mmap::collector::testing {
 

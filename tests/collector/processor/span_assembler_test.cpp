@@ -1,11 +1,12 @@
 // Span assembly: every record kind, replace-on-update, orphans, invalid records, incomplete
 // spans (cap, age, dead writer, shutdown), grouping by content and deterministic order.
+#include "otlp_mmap/collector/processor/span_assembler.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "otlp_mmap/collector/batch.hpp"
-#include "otlp_mmap/collector/spans.hpp"
+#include "otlp_mmap/collector/exporter/batcher.hpp"
 #include "pipeline_test_util.hpp"
 
 namespace otlp_mmap::collector {

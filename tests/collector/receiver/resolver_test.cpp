@@ -1,7 +1,8 @@
 // Dictionary resolution: cache bounds, failures, value refs, UTF-8 repair.
+#include "otlp_mmap/collector/receiver/resolver.hpp"
+
 #include <gtest/gtest.h>
 
-#include "otlp_mmap/collector/resolver.hpp"
 #include "pipeline_test_util.hpp"
 
 namespace otlp_mmap::collector {

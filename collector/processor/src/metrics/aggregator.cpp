@@ -36,7 +36,7 @@
 
 #include "attributes.hpp"
 #include "exponential_histogram.hpp"
-#include "otlp_mmap/collector/metrics.hpp"
+#include "otlp_mmap/collector/processor/metrics_aggregator.hpp"
 #include "series_index.hpp"
 
 namespace otlp_mmap::collector {

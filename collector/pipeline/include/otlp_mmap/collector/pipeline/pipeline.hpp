@@ -49,12 +49,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "otlp_mmap/collector/batch.hpp"
-#include "otlp_mmap/collector/export.hpp"
-#include "otlp_mmap/collector/logs.hpp"
-#include "otlp_mmap/collector/metrics_backend.hpp"
-#include "otlp_mmap/collector/resolver.hpp"
-#include "otlp_mmap/collector/spans.hpp"
+#include "otlp_mmap/collector/exporter/batcher.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
+#include "otlp_mmap/collector/processor/log_mapper.hpp"
+#include "otlp_mmap/collector/processor/metrics_backend.hpp"
+#include "otlp_mmap/collector/processor/span_assembler.hpp"
+#include "otlp_mmap/collector/receiver/resolver.hpp"
 #include "otlp_mmap/file.hpp"
 #include "otlp_mmap/reader.hpp"
 

@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "otlp_mmap/collector/otlp.hpp"
-#include "otlp_mmap/collector/resolver.hpp"
+#include "otlp_mmap/collector/receiver/resolver.hpp"
 #include "otlp_mmap/messages.hpp"
 
 namespace otlp_mmap::collector {

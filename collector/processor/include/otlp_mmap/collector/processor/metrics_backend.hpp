@@ -7,7 +7,7 @@
 #include <memory>
 #include <span>
 
-#include "otlp_mmap/collector/metrics.hpp"
+#include "otlp_mmap/collector/processor/metrics_aggregator.hpp"
 
 namespace otlp_mmap::collector {
 

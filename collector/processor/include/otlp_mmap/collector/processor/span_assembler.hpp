@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "otlp_mmap/collector/otlp.hpp"
-#include "otlp_mmap/collector/resolver.hpp"
+#include "otlp_mmap/collector/receiver/resolver.hpp"
 #include "otlp_mmap/messages.hpp"
 
 namespace otlp_mmap::collector {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "otlp_mmap/collector/otlp.hpp"
+#include "otlp_mmap/collector/resolved_scope.hpp"
 #include "otlp_mmap/messages.hpp"
 
 namespace otlp_mmap {
@@ -28,22 +29,6 @@ class Reader;
 }
 
 namespace otlp_mmap::collector {
-
-// A resource as the collector exports it. `key` identifies its content (two resources with
-// the same key are the same resource, whatever their refs).
-struct ResolvedResource {
-  otlp::Resource resource;
-  std::string schema_url;
-  std::string key;
-  int64_t pid = 0;  // the process.pid attribute, 0 when absent
-};
-
-struct ResolvedScope {
-  std::shared_ptr<const ResolvedResource> resource;
-  otlp::InstrumentationScope scope;
-  std::string schema_url;
-  std::string key;  // content of the scope alone (group within a resource by it)
-};
 
 struct ResolverLimits {
   size_t max_strings = 65536;  // cached ref -> string (attribute keys, event names)
