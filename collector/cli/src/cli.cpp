@@ -237,14 +237,10 @@ int run_collect(const CollectArgs& a) {
   options.reader.torn_grace = seconds_f(a.torn_grace);
   options.reader.trust = a.trust;
   options.check_writer_liveness = !a.no_writer_check;
-  options.span_batch = config.max_export_batch_size;
-  options.span_queue_limit = config.max_queue_size;
-  options.log_queue_limit = config.logs_max_queue_size;
-  options.log_batch = config.logs_max_export_batch_size;
-  // The exporter waits OTEL_BSP/BLRP_SCHEDULE_DELAY to fill its sends; the pipeline only
-  // gathers what one moment produced, so the two delays do not add up.
-  options.submit_delay = std::min<std::chrono::nanoseconds>(
-      {std::chrono::nanoseconds(200ms), config.schedule_delay, config.logs_schedule_delay});
+  options.span_batch = config.batch(Signal::kTraces);
+  options.log_batch = config.batch(Signal::kLogs);
+  options.span_queue_limit = config.queue_limit(Signal::kTraces);
+  options.log_queue_limit = config.queue_limit(Signal::kLogs);
   options.metric_export_interval = config.metric_export_interval;
 
   install_signal_handlers();

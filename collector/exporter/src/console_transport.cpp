@@ -16,6 +16,7 @@
 #include <string>
 
 #include "export_internal.hpp"
+#include "transport.hpp"
 
 namespace otlp_mmap::collector::detail {
 
@@ -88,38 +89,38 @@ std::shared_ptr<ConsoleSink> sink_for(const std::string& path) {
   return s;
 }
 
-class ConsoleTransport final : public Transport {
+template <class Request>
+class ConsoleTransport final : public Transport<Request> {
  public:
-  ConsoleTransport(Signal signal, bool json, std::shared_ptr<ConsoleSink> sink)
-      : signal_(signal), json_(json), sink_(std::move(sink)) {}
+  ConsoleTransport(bool json, std::shared_ptr<ConsoleSink> sink) : json_(json), sink_(std::move(sink)) {}
 
-  SendOutcome send(const google::protobuf::Message& request) override {
+  SendOutcome send(const Request& request, std::chrono::steady_clock::time_point) override {
     std::string text;
     if (json_) {
       append_otlp_json(request, text);
       text += '\n';
     } else {
-      switch (signal_) {
-        case Signal::kTraces: text = to_console_text(static_cast<const TraceRequest&>(request)); break;
-        case Signal::kMetrics: text = to_console_text(static_cast<const MetricsRequest&>(request)); break;
-        case Signal::kLogs: text = to_console_text(static_cast<const LogsRequest&>(request)); break;
-      }
+      text = to_console_text(request);
     }
     if (text.empty() || sink_->write(text)) return SendOutcome::ok();
     return SendOutcome::permanent("write error", "cannot write to " + sink_->name() + ": " + std::strerror(errno));
   }
 
  private:
-  const Signal signal_;
   const bool json_;
   std::shared_ptr<ConsoleSink> sink_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_console_transport(Signal signal, const SignalExportConfig& config) {
-  return std::make_unique<ConsoleTransport>(signal, config.protocol == Protocol::kConsoleJson,
-                                            sink_for(config.console_path));
+template <class Request>
+std::unique_ptr<Transport<Request>> make_console_transport(const SignalExportConfig& config) {
+  return std::make_unique<ConsoleTransport<Request>>(config.protocol == Protocol::kConsoleJson,
+                                                     sink_for(config.console_path));
 }
+
+template std::unique_ptr<Transport<TraceRequest>> make_console_transport<TraceRequest>(const SignalExportConfig&);
+template std::unique_ptr<Transport<MetricsRequest>> make_console_transport<MetricsRequest>(const SignalExportConfig&);
+template std::unique_ptr<Transport<LogsRequest>> make_console_transport<LogsRequest>(const SignalExportConfig&);
 
 }  // namespace otlp_mmap::collector::detail

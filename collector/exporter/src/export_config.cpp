@@ -1,6 +1,8 @@
 // Export configuration: flags, then the OpenTelemetry OTEL_* environment variables, then the
 // specification's defaults (OTLP exporter and SDK environment variable specifications).
 
+#include "otlp_mmap/collector/exporter/export_config.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,8 +12,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-
-#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -28,13 +28,22 @@ SignalExportConfig& ExportConfig::signal(Signal s) {
   return const_cast<SignalExportConfig&>(static_cast<const ExportConfig&>(*this).signal(s));
 }
 
-const char* signal_name(Signal s) {
-  switch (s) {
-    case Signal::kTraces: return "traces";
-    case Signal::kMetrics: return "metrics";
-    case Signal::kLogs: return "logs";
+BatchOptions ExportConfig::batch(Signal s) const {
+  const bool logs_signal = s == Signal::kLogs;
+  BatchOptions b;
+  b.max_items = std::max<size_t>(1, logs_signal ? logs_max_export_batch_size : max_export_batch_size);
+  b.delay = logs_signal ? logs_schedule_delay : schedule_delay;
+  // The console (and none) print what one moment produced, within 200 ms: a person is
+  // watching, and there is no request overhead to save.
+  const Protocol p = signal(s).protocol;
+  if (p == Protocol::kConsoleText || p == Protocol::kConsoleJson || p == Protocol::kNone) {
+    b.delay = std::min<std::chrono::nanoseconds>(b.delay, std::chrono::milliseconds(200));
   }
-  return "?";
+  return b;
+}
+
+size_t ExportConfig::queue_limit(Signal s) const {
+  return std::max<size_t>(1, s == Signal::kLogs ? logs_max_queue_size : max_queue_size);
 }
 
 namespace {
@@ -260,7 +269,7 @@ std::string append_signal_path(const Setting& s, Signal signal) {
   const size_t q = path.find_first_of("?#");
   if (q != std::string::npos) path.resize(q);  // other URL components may be ignored
   if (path.empty() || path.back() != '/') path += '/';
-  return u.scheme + "://" + u.authority + path + "v1/" + signal_name(signal);
+  return u.scheme + "://" + u.authority + path + "v1/" + std::string(signal_name(signal));
 }
 
 void check_readable(const Setting& s) {
@@ -382,7 +391,8 @@ ExportConfig load_export_config(const ExportOverrides& flags, const EnvLookup& e
     if (tls && (c.client_key_file.empty() != c.client_certificate_file.empty())) {
       throw std::invalid_argument(
           "OTEL_EXPORTER_OTLP_" + upper +
-          "_CLIENT_KEY and _CLIENT_CERTIFICATE (or their generic forms) must be set together for " + signal_name(s));
+          "_CLIENT_KEY and _CLIENT_CERTIFICATE (or their generic forms) must be set together for " +
+          std::string(signal_name(s)));
     }
   }
 

@@ -1,4 +1,4 @@
-// OTLP/gRPC exporter: the generated TraceService / MetricsService / LogsService stubs.
+// OTLP/gRPC: the generated TraceService / MetricsService / LogsService stubs, one transport per signal.
 
 #include <grpcpp/grpcpp.h>
 
@@ -10,10 +10,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "export_internal.hpp"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
+#include "request_traits.hpp"
+#include "retry_after.hpp"
+#include "transport.hpp"
 
 namespace otlp_mmap::collector::detail {
 
@@ -69,35 +71,74 @@ std::string grpc_target(const std::string& endpoint) {
   return t;
 }
 
-class GrpcTransport final : public Transport {
- public:
-  GrpcTransport(Signal signal, const SignalExportConfig& config)
-      : signal_(signal), headers_(config.headers), timeout_(config.timeout) {
-    std::shared_ptr<grpc::ChannelCredentials> credentials;
-    if (config.insecure) {
-      credentials = grpc::InsecureChannelCredentials();
-    } else {
-      grpc::SslCredentialsOptions ssl;
-      if (!config.certificate_file.empty()) ssl.pem_root_certs = read_file(config.certificate_file);
-      if (!config.client_key_file.empty()) ssl.pem_private_key = read_file(config.client_key_file);
-      if (!config.client_certificate_file.empty()) ssl.pem_cert_chain = read_file(config.client_certificate_file);
-      credentials = grpc::SslCredentials(ssl);
-    }
-    grpc::ChannelArguments args;
-    args.SetUserAgentPrefix(kUserAgent);
-    if (config.gzip) args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
-    // Reconnect soon after an outage: our own retries decide how often we try.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // retries are ours (and counted)
-    channel_ = grpc::CreateCustomChannel(grpc_target(config.endpoint), credentials, args);
-    switch (signal_) {
-      case Signal::kTraces: trace_ = trace_v1::TraceService::NewStub(channel_); break;
-      case Signal::kMetrics: metrics_ = metrics_v1::MetricsService::NewStub(channel_); break;
-      case Signal::kLogs: logs_ = logs_v1::LogsService::NewStub(channel_); break;
-    }
+// The generated service of each signal's request.
+template <class Request>
+struct GrpcService;
+template <>
+struct GrpcService<TraceRequest> {
+  using Service = trace_v1::TraceService;
+};
+template <>
+struct GrpcService<MetricsRequest> {
+  using Service = metrics_v1::MetricsService;
+};
+template <>
+struct GrpcService<LogsRequest> {
+  using Service = logs_v1::LogsService;
+};
+
+std::shared_ptr<grpc::Channel> make_channel(const SignalExportConfig& config) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (config.insecure) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    if (!config.certificate_file.empty()) ssl.pem_root_certs = read_file(config.certificate_file);
+    if (!config.client_key_file.empty()) ssl.pem_private_key = read_file(config.client_key_file);
+    if (!config.client_certificate_file.empty()) ssl.pem_cert_chain = read_file(config.client_certificate_file);
+    credentials = grpc::SslCredentials(ssl);
   }
+  grpc::ChannelArguments args;
+  args.SetUserAgentPrefix(kUserAgent);
+  if (config.gzip) args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
+  // Reconnect soon after an outage: our own retries decide how often we try.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // retries are ours (and counted)
+  return grpc::CreateCustomChannel(grpc_target(config.endpoint), credentials, args);
+}
+
+// A failed call as the retry policy sees it.
+SendOutcome failure(const grpc::Status& status) {
+  const grpc::StatusCode code = status.error_code();
+  const std::string kind = std::string("gRPC ") + code_name(code);
+  const std::optional<std::chrono::milliseconds> retry_info = parse_grpc_retry_info(status.error_details());
+  std::optional<std::chrono::milliseconds> delay;
+  if (retry_info && retry_info->count() > 0) delay = retry_info;
+  switch (code) {
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DATA_LOSS: return SendOutcome::retryable(kind, status.error_message(), delay);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // Retryable only when the server says when to come back (RetryInfo).
+      if (retry_info) return SendOutcome::retryable(kind, status.error_message(), delay);
+      return SendOutcome::permanent(kind, status.error_message());
+    default: return SendOutcome::permanent(kind, status.error_message());
+  }
+}
+
+template <class Request>
+class GrpcTransport final : public Transport<Request> {
+ public:
+  using Traits = RequestTraits<Request>;
+  using Service = typename GrpcService<Request>::Service;
+
+  explicit GrpcTransport(const SignalExportConfig& config)
+      : headers_(config.headers), channel_(make_channel(config)), stub_(Service::NewStub(channel_)) {}
 
   void cancel() override {
     std::lock_guard lock(mu_);
@@ -105,85 +146,37 @@ class GrpcTransport final : public Transport {
     if (current_ != nullptr) current_->TryCancel();
   }
 
-  SendOutcome send(const google::protobuf::Message& request) override {
+  SendOutcome send(const Request& request, std::chrono::steady_clock::time_point deadline) override {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + timeout_);
+    context.set_deadline(std::chrono::system_clock::now() + (deadline - std::chrono::steady_clock::now()));
     for (const auto& [key, value] : headers_) context.AddMetadata(key, value);
-    {
-      std::lock_guard lock(mu_);
-      if (cancelled_) return SendOutcome::retryable("cancelled", "exporter stopping");
-      current_ = &context;
-    }
-    grpc::Status status;
-    uint64_t rejected = 0;
-    std::string partial_message;
-    switch (signal_) {
-      case Signal::kTraces: {
-        trace_v1::ExportTraceServiceResponse response;
-        status = trace_->Export(&context, static_cast<const trace_v1::ExportTraceServiceRequest&>(request), &response);
-        rejected = static_cast<uint64_t>(std::max<int64_t>(0, response.partial_success().rejected_spans()));
-        partial_message = response.partial_success().error_message();
-        break;
-      }
-      case Signal::kMetrics: {
-        metrics_v1::ExportMetricsServiceResponse response;
-        status =
-            metrics_->Export(&context, static_cast<const metrics_v1::ExportMetricsServiceRequest&>(request), &response);
-        rejected = static_cast<uint64_t>(std::max<int64_t>(0, response.partial_success().rejected_data_points()));
-        partial_message = response.partial_success().error_message();
-        break;
-      }
-      case Signal::kLogs: {
-        logs_v1::ExportLogsServiceResponse response;
-        status = logs_->Export(&context, static_cast<const logs_v1::ExportLogsServiceRequest&>(request), &response);
-        rejected = static_cast<uint64_t>(std::max<int64_t>(0, response.partial_success().rejected_log_records()));
-        partial_message = response.partial_success().error_message();
-        break;
-      }
-    }
-    bool cancelled;
-    {
-      std::lock_guard lock(mu_);
-      current_ = nullptr;
-      cancelled = cancelled_;
-    }
-    if (status.ok()) return SendOutcome::ok(rejected, std::move(partial_message));
+    if (!begin(context)) return SendOutcome::retryable("cancelled", "exporter stopping");
+    typename Traits::Response response;
+    const grpc::Status status = stub_->Export(&context, request, &response);
+    const bool cancelled = end();
+    if (status.ok()) return SendOutcome::ok(Traits::rejected(response), response.partial_success().error_message());
     if (cancelled) return SendOutcome::retryable("cancelled", "exporter stopping");
-
-    const grpc::StatusCode code = status.error_code();
-    const std::string kind = std::string("gRPC ") + code_name(code);
-    const std::optional<std::chrono::milliseconds> retry_info = parse_grpc_retry_info(status.error_details());
-    switch (code) {
-      case grpc::StatusCode::CANCELLED:
-      case grpc::StatusCode::DEADLINE_EXCEEDED:
-      case grpc::StatusCode::ABORTED:
-      case grpc::StatusCode::OUT_OF_RANGE:
-      case grpc::StatusCode::UNAVAILABLE:
-      case grpc::StatusCode::DATA_LOSS: {
-        std::optional<std::chrono::milliseconds> delay;
-        if (retry_info && retry_info->count() > 0) delay = retry_info;
-        return SendOutcome::retryable(kind, status.error_message(), delay);
-      }
-      case grpc::StatusCode::RESOURCE_EXHAUSTED:
-        // Retryable only when the server says when to come back (RetryInfo).
-        if (retry_info) {
-          std::optional<std::chrono::milliseconds> delay;
-          if (retry_info->count() > 0) delay = retry_info;
-          return SendOutcome::retryable(kind, status.error_message(), delay);
-        }
-        return SendOutcome::permanent(kind, status.error_message());
-      default: return SendOutcome::permanent(kind, status.error_message());
-    }
+    return failure(status);
   }
 
  private:
-  const Signal signal_;
+  // The call in progress, for cancel(); false when already cancelled.
+  bool begin(grpc::ClientContext& context) {
+    std::lock_guard lock(mu_);
+    if (cancelled_) return false;
+    current_ = &context;
+    return true;
+  }
+  // Whether the call was cancelled while in progress.
+  bool end() {
+    std::lock_guard lock(mu_);
+    current_ = nullptr;
+    return cancelled_;
+  }
+
   const std::map<std::string, std::string> headers_;
-  const std::chrono::milliseconds timeout_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<trace_v1::TraceService::Stub> trace_;
-  std::unique_ptr<metrics_v1::MetricsService::Stub> metrics_;
-  std::unique_ptr<logs_v1::LogsService::Stub> logs_;
+  std::unique_ptr<typename Service::Stub> stub_;
   std::mutex mu_;
   bool cancelled_ = false;
   grpc::ClientContext* current_ = nullptr;
@@ -191,8 +184,13 @@ class GrpcTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_grpc_transport(Signal signal, const SignalExportConfig& config) {
-  return std::make_unique<GrpcTransport>(signal, config);
+template <class Request>
+std::unique_ptr<Transport<Request>> make_grpc_transport(const SignalExportConfig& config) {
+  return std::make_unique<GrpcTransport<Request>>(config);
 }
+
+template std::unique_ptr<Transport<TraceRequest>> make_grpc_transport<TraceRequest>(const SignalExportConfig&);
+template std::unique_ptr<Transport<MetricsRequest>> make_grpc_transport<MetricsRequest>(const SignalExportConfig&);
+template std::unique_ptr<Transport<LogsRequest>> make_grpc_transport<LogsRequest>(const SignalExportConfig&);
 
 }  // namespace otlp_mmap::collector::detail

@@ -7,10 +7,11 @@ constexpr int32_t kMaxSeverity = 24;         // SEVERITY_NUMBER_FATAL4
 constexpr uint32_t kTraceFlagsMask = 0xFFu;  // LOG_RECORD_FLAGS_TRACE_FLAGS_MASK
 }  // namespace
 
-std::unique_ptr<otlp::LogRecord> LogMapper::map(const Event& e, uint64_t read_time_unix_nano,
+std::unique_ptr<otlp::LogRecord> LogMapper::map(const Event& e, DictionaryResolver& resolver,
+                                                uint64_t read_time_unix_nano,
                                                 std::shared_ptr<const ResolvedScope>& scope) {
   ++stats_.records;
-  scope = resolver_.scope(e.scope_ref);
+  scope = resolver.scope(e.scope_ref);
   auto out = std::make_unique<otlp::LogRecord>();
   out->set_time_unix_nano(e.time_unix_nano);
   out->set_observed_time_unix_nano(e.observed_time_unix_nano != 0 ? e.observed_time_unix_nano : read_time_unix_nano);
@@ -24,10 +25,10 @@ std::unique_ptr<otlp::LogRecord> LogMapper::map(const Event& e, uint64_t read_ti
     repair_utf8(*out->mutable_severity_text());
   }
   if (e.body.has_value()) {
-    if (!resolver_.value(*e.body, *out->mutable_body())) ++stats_.unresolved_body;
+    if (!resolver.value(*e.body, *out->mutable_body())) ++stats_.unresolved_body;
   }
   if (e.event_name_ref != 0) {
-    const std::string* name = resolver_.string(e.event_name_ref);
+    const std::string* name = resolver.string(e.event_name_ref);
     if (name != nullptr) {
       out->set_event_name(*name);
     } else {
@@ -35,7 +36,7 @@ std::unique_ptr<otlp::LogRecord> LogMapper::map(const Event& e, uint64_t read_ti
     }
   }
   uint32_t dropped = e.dropped_attributes_count;
-  dropped += resolver_.merge_attributes(e.attributes, *out->mutable_attributes());
+  dropped += resolver.merge_attributes(e.attributes, *out->mutable_attributes());
   out->set_dropped_attributes_count(dropped);
   if (e.span_context.has_value()) {
     const SpanContext& sc = *e.span_context;

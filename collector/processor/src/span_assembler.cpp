@@ -34,8 +34,7 @@ const char* incomplete_reason_name(IncompleteReason r) {
   return "unknown";
 }
 
-SpanAssembler::SpanAssembler(SpanAssemblerOptions options, DictionaryResolver& resolver, Sink sink)
-    : options_(options), resolver_(resolver), sink_(std::move(sink)) {
+SpanAssembler::SpanAssembler(SpanAssemblerOptions options, Sink sink) : options_(options), sink_(std::move(sink)) {
   if (options_.max_in_flight == 0) options_.max_in_flight = 1;
   spans_.reserve(std::min<size_t>(options_.max_in_flight, 65536));
 }
@@ -48,8 +47,9 @@ bool SpanAssembler::make_key(const std::string& trace_id, const std::string& spa
   return true;
 }
 
-void SpanAssembler::merge_attributes(const std::vector<KeyValueRef>& attrs, otlp::KeyValues& out, uint32_t& dropped) {
-  dropped += resolver_.merge_attributes(attrs, out);
+void SpanAssembler::merge_attributes(DictionaryResolver& resolver, const std::vector<KeyValueRef>& attrs,
+                                     otlp::KeyValues& out, uint32_t& dropped) {
+  dropped += resolver.merge_attributes(attrs, out);
   if (static_cast<size_t>(out.size()) > options_.max_attributes) {
     const auto over = static_cast<uint32_t>(static_cast<size_t>(out.size()) - options_.max_attributes);
     out.DeleteSubrange(static_cast<int>(options_.max_attributes), static_cast<int>(over));
@@ -58,7 +58,7 @@ void SpanAssembler::merge_attributes(const std::vector<KeyValueRef>& attrs, otlp
   }
 }
 
-void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
+void SpanAssembler::handle(const SpanEvent& r, DictionaryResolver& resolver, const Now& now) {
   ++stats_.records;
   Key key;
   if (r.type == SpanEventType::kNone) {
@@ -77,7 +77,7 @@ void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
   if (r.type == SpanEventType::kStart) {
     if (it != spans_.end())
       incomplete(it, IncompleteReason::kSuperseded, std::max(now.unix_nano, it->second.last_time));
-    start(key, r, now);
+    start(key, r, resolver, now);
     return;
   }
   if (it == spans_.end()) {
@@ -89,7 +89,7 @@ void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
   switch (r.type) {
     case SpanEventType::kName: set_string(span.mutable_name(), r.name); break;
     case SpanEventType::kAttributes:
-      merge_attributes(r.attributes, *span.mutable_attributes(), s.dropped_attributes);
+      merge_attributes(resolver, r.attributes, *span.mutable_attributes(), s.dropped_attributes);
       break;
     case SpanEventType::kLink:
       for (const Link& l : r.links) {
@@ -108,7 +108,7 @@ void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
         out->set_span_id(l.span_id);
         set_string(out->mutable_trace_state(), l.trace_state);
         uint32_t dropped = l.dropped_attributes_count;
-        dropped += resolver_.merge_attributes(l.attributes, *out->mutable_attributes());
+        dropped += resolver.merge_attributes(l.attributes, *out->mutable_attributes());
         out->set_dropped_attributes_count(dropped);
         out->set_flags(l.flags);
       }
@@ -124,7 +124,7 @@ void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
       ev->set_time_unix_nano(r.event_time_unix_nano);
       set_string(ev->mutable_name(), r.name);
       uint32_t dropped = r.dropped_attributes_count;
-      dropped += resolver_.merge_attributes(r.attributes, *ev->mutable_attributes());
+      dropped += resolver.merge_attributes(r.attributes, *ev->mutable_attributes());
       ev->set_dropped_attributes_count(dropped);
       break;
     }
@@ -134,7 +134,7 @@ void SpanAssembler::handle(const SpanEvent& r, const Now& now) {
   }
 }
 
-void SpanAssembler::start(const Key& key, const SpanEvent& r, const Now& now) {
+void SpanAssembler::start(const Key& key, const SpanEvent& r, DictionaryResolver& resolver, const Now& now) {
   while (spans_.size() >= options_.max_in_flight && !fifo_.empty()) {
     auto [order, k] = fifo_.front();
     fifo_.pop_front();
@@ -146,7 +146,7 @@ void SpanAssembler::start(const Key& key, const SpanEvent& r, const Now& now) {
   ++stats_.started;
   InFlight s;
   s.span = std::make_unique<otlp::Span>();
-  s.scope = resolver_.scope(r.scope_ref);
+  s.scope = resolver.scope(r.scope_ref);
   s.first_seen = now.steady;
   s.last_time = r.start_time_unix_nano;
   s.order = next_order_++;
@@ -167,7 +167,7 @@ void SpanAssembler::start(const Key& key, const SpanEvent& r, const Now& now) {
   }
   span.set_start_time_unix_nano(r.start_time_unix_nano);
   span.set_flags(r.flags);
-  merge_attributes(r.attributes, *span.mutable_attributes(), s.dropped_attributes);
+  merge_attributes(resolver, r.attributes, *span.mutable_attributes(), s.dropped_attributes);
   if (const int64_t pid = s.scope->resource->pid; pid != 0) {
     ++pid_spans_[pid];
     if (!watched_.empty()) {

@@ -1,4 +1,4 @@
-// The exporter's queue, batching, retries, flush and shutdown, with scripted transports.
+// The exporter's queue, retries, flush and shutdown, with scripted transports.
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "export_internal.hpp"
 #include "export_test_util.hpp"
+#include "log_limited.hpp"
+#include "queued_exporter.hpp"
+#include "send_outcome.hpp"
+#include "transport.hpp"
 
 namespace otlp_mmap::collector {
 namespace {
@@ -47,32 +50,25 @@ struct Script {
   }
 };
 
-class ScriptedTransport final : public detail::Transport {
- public:
-  ScriptedTransport(Signal signal, std::shared_ptr<Script> script) : signal_(signal), script_(std::move(script)) {}
+// The name of the first span or the body of the first log record of a request ("" otherwise).
+std::string first_name(const TraceRequest& r) {
+  return count_items(r) > 0 ? r.resource_spans(0).scope_spans(0).spans(0).name() : std::string();
+}
+std::string first_name(const LogsRequest& r) {
+  return count_items(r) > 0 ? r.resource_logs(0).scope_logs(0).log_records(0).body().string_value() : std::string();
+}
+std::string first_name(const MetricsRequest&) { return {}; }
 
-  SendOutcome send(const google::protobuf::Message& m) override {
+template <class Request>
+class ScriptedTransport final : public detail::Transport<Request> {
+ public:
+  explicit ScriptedTransport(std::shared_ptr<Script> script) : script_(std::move(script)) {}
+
+  SendOutcome send(const Request& r, Clock::time_point) override {
     std::unique_lock l(script_->mu);
-    size_t n = 0;
-    std::string first;
-    switch (signal_) {
-      case Signal::kTraces: {
-        const auto& r = static_cast<const TraceRequest&>(m);
-        n = count_items(r);
-        if (n > 0) first = r.resource_spans(0).scope_spans(0).spans(0).name();
-        break;
-      }
-      case Signal::kLogs: {
-        const auto& r = static_cast<const LogsRequest&>(m);
-        n = count_items(r);
-        if (n > 0) first = r.resource_logs(0).scope_logs(0).log_records(0).body().string_value();
-        break;
-      }
-      case Signal::kMetrics: n = count_items(static_cast<const MetricsRequest&>(m)); break;
-    }
-    script_->sent_items.push_back(n);
+    script_->sent_items.push_back(count_items(r));
     script_->sent_at.push_back(Clock::now());
-    script_->first_names.push_back(first);
+    script_->first_names.push_back(first_name(r));
     script_->cv.notify_all();
     script_->cv.wait(l, [&] { return !script_->block || cancelled_; });
     if (cancelled_) return SendOutcome::retryable("cancelled", "");
@@ -90,7 +86,6 @@ class ScriptedTransport final : public detail::Transport {
   }
 
  private:
-  Signal signal_;
   std::shared_ptr<Script> script_;
   bool cancelled_ = false;
 };
@@ -111,10 +106,12 @@ struct Fixture {
   ~Fixture() { detail::set_log_sink(nullptr); }
 
   std::unique_ptr<Exporter> make(const ExportConfig& config) {
-    return detail::make_exporter_with(config, [this](Signal s, const SignalExportConfig&) {
-      auto script = s == Signal::kTraces ? traces : s == Signal::kMetrics ? metrics : logs;
-      return std::make_unique<ScriptedTransport>(s, script);
-    });
+    return detail::make_exporter_with(
+        config,
+        detail::TransportFactory{
+            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<TraceRequest>>(traces); },
+            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<MetricsRequest>>(metrics); },
+            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<LogsRequest>>(logs); }});
   }
 
   size_t logged(const std::string& needle) {
@@ -154,44 +151,22 @@ TEST(ExportQueue, SendsEverythingAndCounts) {
   EXPECT_EQ(t.items_dropped + t.items_rejected + t.requests_failed + t.retries, 0u);
 }
 
-TEST(ExportQueue, MergesSmallRequestsAndSplitsLargeOnesIntoBatches) {
+TEST(ExportQueue, SendsEachRequestAsSubmittedInOrderAtOnce) {
   Fixture f;
   ExportConfig c = fast_config();
   c.max_export_batch_size = 10;
-  c.schedule_delay = milliseconds(60000);  // only size or flush triggers a send
-  auto e = f.make(c);
-  f.traces->block = true;
-  // 4 + 4 spans: under the batch size, nothing is sent.
-  e->submit(make_spans(1, 1, 4, 0));
-  e->submit(make_spans(1, 1, 4, 4));
-  std::this_thread::sleep_for(milliseconds(100));
-  EXPECT_EQ(f.traces->attempts(), 0u);
-  // 25 more: 33 queued -> a batch of 10 at once.
-  e->submit(make_spans(2, 1, 12, 8));
-  {
-    std::unique_lock l(f.traces->mu);
-    ASSERT_TRUE(f.traces->cv.wait_for(l, std::chrono::seconds(5), [&] { return !f.traces->sent_items.empty(); }));
-  }
-  f.traces->release();
-  EXPECT_TRUE(e->flush(in(milliseconds(5000))));  // the rest, without waiting for the delay
-  std::lock_guard l(f.traces->mu);
-  EXPECT_EQ(f.traces->sent_items, (std::vector<size_t>{10, 10, 10, 2}));
-  EXPECT_EQ(f.traces->first_names, (std::vector<std::string>{"s0", "s10", "s20", "s30"}));
-  EXPECT_EQ(e->stats(Signal::kTraces).items_exported, 32u);
-}
-
-TEST(ExportQueue, ScheduleDelaySendsAPartialBatch) {
-  Fixture f;
-  ExportConfig c = fast_config();
-  c.schedule_delay = milliseconds(150);
+  c.schedule_delay = milliseconds(60000);  // batching is the BatchSender's: the queue never waits
   auto e = f.make(c);
   const auto start = Clock::now();
-  e->submit(make_spans(1, 1, 2));
-  std::unique_lock l(f.traces->mu);
-  ASSERT_TRUE(f.traces->cv.wait_for(l, std::chrono::seconds(5), [&] { return !f.traces->sent_items.empty(); }));
-  const auto waited = f.traces->sent_at[0] - start;
-  EXPECT_GE(waited, milliseconds(140));
-  EXPECT_LT(waited, milliseconds(3000));
+  e->submit(make_spans(1, 1, 4, 0));
+  e->submit(make_spans(1, 1, 4, 4));
+  e->submit(make_spans(2, 1, 12, 8));
+  EXPECT_TRUE(e->flush(in(milliseconds(5000))));
+  EXPECT_LT(Clock::now() - start, milliseconds(3000));
+  std::lock_guard l(f.traces->mu);
+  EXPECT_EQ(f.traces->sent_items, (std::vector<size_t>{4, 4, 24}));  // neither merged nor split
+  EXPECT_EQ(f.traces->first_names, (std::vector<std::string>{"s0", "s4", "s8"}));
+  EXPECT_EQ(e->stats(Signal::kTraces).items_exported, 32u);
 }
 
 TEST(ExportQueue, FullQueueDropsWholeRequestsAndCountsItems) {
@@ -255,7 +230,7 @@ TEST(ExportQueue, OversizedRequestIsAcceptedIntoAnEmptyQueue) {
   EXPECT_TRUE(e->flush(in(milliseconds(5000))));
   EXPECT_EQ(e->stats(Signal::kTraces).items_exported, 25u);
   std::lock_guard l(f.traces->mu);
-  EXPECT_EQ(f.traces->sent_items, (std::vector<size_t>{10, 10, 5}));
+  EXPECT_EQ(f.traces->sent_items, (std::vector<size_t>{25}));
 }
 
 TEST(ExportQueue, RetriesRetryableFailuresWithBackoff) {

@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "export_internal.hpp"
+#include "backoff.hpp"
+#include "gzip.hpp"
+#include "log_limited.hpp"
+#include "retry_after.hpp"
 
 namespace otlp_mmap::collector {
 namespace {

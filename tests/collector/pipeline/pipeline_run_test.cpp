@@ -279,7 +279,7 @@ TEST_F(PipelineRunTest, AFullExporterLeavesRecordsInTheFile) {
   }
   auto o = options();
   o.span_queue_limit = 4;
-  o.span_batch = 2;
+  o.span_batch.max_items = 2;
   pipeline = std::make_unique<Pipeline>(std::move(o), slow, nullptr);
   thread = std::thread([this] { pipeline->run(stop_flag); });
   ASSERT_TRUE(eventually([&] { return slow.spans().size() == 4; }));

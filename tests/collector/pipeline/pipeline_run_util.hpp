@@ -150,7 +150,8 @@ class PipelineRunTest : public ::testing::Test {
     PipelineOptions o;
     o.path = path;
     o.reader = fast_reader();
-    o.submit_delay = 20ms;
+    o.span_batch.delay = 20ms;
+    o.log_batch.delay = 20ms;
     o.stats_interval = 0s;
     o.follow_interval = 50ms;
     o.liveness_interval = 100ms;

@@ -14,7 +14,7 @@ using namespace pipeline_test;
 class LogsTest : public ::testing::Test {
  protected:
   TestFile f;
-  LogMapper mapper{f.resolver};
+  LogMapper mapper;
   std::shared_ptr<const ResolvedScope> scope;
 };
 
@@ -46,7 +46,7 @@ TEST_F(LogsTest, EveryFieldIsMapped) {
   e.dropped_attributes_count = 4;
   e.span_context = SpanContext{trace_id(1), span_id(2), 0x301};
 
-  auto rec = mapper.map(e, 999, scope);
+  auto rec = mapper.map(e, f.resolver, 999, scope);
   EXPECT_EQ(rec->time_unix_nano(), 111u);
   EXPECT_EQ(rec->observed_time_unix_nano(), 222u);
   EXPECT_EQ(rec->severity_number(), opentelemetry::proto::logs::v1::SEVERITY_NUMBER_ERROR);
@@ -76,7 +76,7 @@ TEST_F(LogsTest, EveryFieldIsMapped) {
 TEST_F(LogsTest, ObservedTimeDefaultsToTheReadTime) {
   Event e;
   e.time_unix_nano = 5;
-  auto rec = mapper.map(e, 777, scope);
+  auto rec = mapper.map(e, f.resolver, 777, scope);
   EXPECT_EQ(rec->observed_time_unix_nano(), 777u);
   EXPECT_FALSE(rec->has_body());
   EXPECT_EQ(rec->event_name(), "");
@@ -91,7 +91,7 @@ TEST_F(LogsTest, BadTraceContextAndSeverityAreLeftOutAndCounted) {
   Event e;
   e.severity_number = 99;
   e.span_context = SpanContext{"short", span_id(2), 1};
-  auto rec = mapper.map(e, 1, scope);
+  auto rec = mapper.map(e, f.resolver, 1, scope);
   EXPECT_EQ(rec->trace_id(), "");
   EXPECT_EQ(rec->span_id(), "");
   EXPECT_EQ(rec->flags(), 0u);
@@ -112,7 +112,7 @@ TEST_F(LogsTest, UnresolvableReferencesAreCountedNotFatal) {
   body.kind = AnyValue::Kind::kValueRef;
   body.int_value = 1 << 28;
   e.body = body;
-  auto rec = mapper.map(e, 1, scope);
+  auto rec = mapper.map(e, f.resolver, 1, scope);
   EXPECT_EQ(rec->attributes_size(), 0);
   EXPECT_EQ(rec->dropped_attributes_count(), 1u);
   EXPECT_EQ(rec->event_name(), "");
@@ -127,7 +127,7 @@ TEST_F(LogsTest, InvalidUtf8IsRepaired) {
   e.severity_text = std::string("bad\xff", 4);
   e.body = str_value(std::string("caf\xc3", 4));
   e.event_name_ref = f.key(std::string("ev\xfe", 3));
-  auto rec = mapper.map(e, 1, scope);
+  auto rec = mapper.map(e, f.resolver, 1, scope);
   EXPECT_EQ(rec->severity_text(), "bad\xEF\xBF\xBD");
   EXPECT_EQ(rec->body().string_value(), "caf\xEF\xBF\xBD");
   EXPECT_EQ(rec->event_name(), "ev\xEF\xBF\xBD");
@@ -141,7 +141,7 @@ TEST_F(LogsTest, LogRecordsAreGroupedByContent) {
     Event e;
     e.scope_ref = s;
     e.time_unix_nano = static_cast<uint64_t>(s);
-    auto rec = mapper.map(e, 1, scope);
+    auto rec = mapper.map(e, f.resolver, 1, scope);
     batch.add(scope, std::move(rec), std::chrono::steady_clock::now());
   }
   otlp::ExportLogsServiceRequest req;

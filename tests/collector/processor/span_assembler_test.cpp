@@ -26,7 +26,7 @@ class SpansTest : public ::testing::Test {
 
   void make(SpanAssemblerOptions options) {
     assembler_ = std::make_unique<SpanAssembler>(
-        options, f.resolver, [this](std::shared_ptr<const ResolvedScope> scope, std::unique_ptr<otlp::Span> span) {
+        options, [this](std::shared_ptr<const ResolvedScope> scope, std::unique_ptr<otlp::Span> span) {
           emitted.push_back({scope, *span});
           batch.add(std::move(scope), std::move(span), now.steady);
         });
@@ -56,7 +56,7 @@ class SpansTest : public ::testing::Test {
     r.end_time_unix_nano = time;
     return r;
   }
-  void handle(const SpanEvent& r) { assembler_->handle(r, now); }
+  void handle(const SpanEvent& r) { assembler_->handle(r, f.resolver, now); }
 
   TestFile f;
   Now now{std::chrono::steady_clock::time_point(100s), 5'000'000};
@@ -466,25 +466,6 @@ TEST_F(SpansTest, RequestOrderDoesNotDependOnArrivalOrder) {
   const auto w = std::find(one.begin(), one.end(), "alpha/w/1");
   const auto x = std::find(one.begin(), one.end(), "alpha/x/2");
   EXPECT_EQ(std::abs(w - x), 1);
-}
-
-TEST(BatcherTest, TakesAtMostMaxBatchAndIsDueAfterTheDelay) {
-  Batcher<otlp::Span> b(3, 100ms);
-  auto scope = std::make_shared<ResolvedScope>();
-  scope->resource = std::make_shared<ResolvedResource>();
-  const auto t0 = std::chrono::steady_clock::time_point(10s);
-  EXPECT_FALSE(b.due(t0));
-  b.add(scope, std::make_unique<otlp::Span>(), t0);
-  EXPECT_FALSE(b.due(t0 + 99ms));
-  EXPECT_TRUE(b.due(t0 + 100ms));
-  for (int i = 0; i < 4; ++i) b.add(scope, std::make_unique<otlp::Span>(), t0 + 1ms);
-  EXPECT_TRUE(b.full());
-  otlp::ExportTraceServiceRequest req;
-  EXPECT_EQ(b.take(req), 3u);
-  EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 3);
-  EXPECT_EQ(b.size(), 2u);
-  EXPECT_FALSE(b.due(t0 + 99ms));  // what is left over is due when the first item was
-  EXPECT_TRUE(b.due(t0 + 100ms));
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "otlp_mmap/collector/otlp.hpp"
-#include "otlp_mmap/collector/receiver/resolver.hpp"
+#include "otlp_mmap/collector/resolved_scope.hpp"
 
 namespace otlp_mmap::collector {
 

@@ -31,16 +31,14 @@ struct LogStats {
 
 class LogMapper {
  public:
-  explicit LogMapper(DictionaryResolver& resolver) : resolver_(resolver) {}
-
-  // Maps one event; `scope` receives the event's resolved scope.
-  std::unique_ptr<otlp::LogRecord> map(const Event& e, uint64_t read_time_unix_nano,
+  // Maps one event, its refs resolved by `resolver` (the dictionary of the file it came
+  // from); `scope` receives the event's resolved scope.
+  std::unique_ptr<otlp::LogRecord> map(const Event& e, DictionaryResolver& resolver, uint64_t read_time_unix_nano,
                                        std::shared_ptr<const ResolvedScope>& scope);
 
   const LogStats& stats() const { return stats_; }
 
  private:
-  DictionaryResolver& resolver_;
   LogStats stats_;
 };
 

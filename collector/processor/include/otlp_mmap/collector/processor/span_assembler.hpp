@@ -4,7 +4,7 @@
 // A span lives here from its start until its end. One whose end never comes is exported
 // marked incomplete (attribute otlp_mmap.incomplete = true and otlp_mmap.incomplete.reason,
 // status unset) when
-//   - its writer process has exited (the pipeline checks process.pid): ended at the last
+//   - its writer process has exited (WriterLiveness checks process.pid): ended at the last
 //     time known for the span, the latest of its start and its events' times;
 //   - it has been in flight longer than max_age, or the collector shuts down: ended at the
 //     time the collector gave up on it (the span was still running then);
@@ -28,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "otlp_mmap/collector/now.hpp"
 #include "otlp_mmap/collector/otlp.hpp"
 #include "otlp_mmap/collector/receiver/resolver.hpp"
 #include "otlp_mmap/messages.hpp"
@@ -64,19 +65,14 @@ struct SpanStats {
   uint64_t limited = 0;          // attributes, events or links beyond the per-span limits
 };
 
-// The time as the pipeline sees it: steady for ages, wall clock for span times.
-struct Now {
-  std::chrono::steady_clock::time_point steady;
-  uint64_t unix_nano = 0;
-};
-
 class SpanAssembler {
  public:
   using Sink = std::function<void(std::shared_ptr<const ResolvedScope>, std::unique_ptr<otlp::Span>)>;
 
-  SpanAssembler(SpanAssemblerOptions options, DictionaryResolver& resolver, Sink sink);
+  SpanAssembler(SpanAssemblerOptions options, Sink sink);
 
-  void handle(const SpanEvent& record, const Now& now);
+  // One record; its refs are resolved by `resolver`, the dictionary of the file it came from.
+  void handle(const SpanEvent& record, DictionaryResolver& resolver, const Now& now);
 
   // Exports as incomplete the spans in flight for longer than max_age. Returns how many.
   size_t expire(const Now& now);
@@ -120,15 +116,15 @@ class SpanAssembler {
   using Map = std::unordered_map<Key, InFlight, KeyHash>;
 
   static bool make_key(const std::string& trace_id, const std::string& span_id, Key& out);
-  void start(const Key& key, const SpanEvent& r, const Now& now);
+  void start(const Key& key, const SpanEvent& r, DictionaryResolver& resolver, const Now& now);
   void end(Map::iterator it, const SpanEvent& r);
   void incomplete(Map::iterator it, IncompleteReason reason, uint64_t end_time);
   void emit(Map::iterator it);  // hands the span to the sink and forgets it
-  void merge_attributes(const std::vector<KeyValueRef>& attrs, otlp::KeyValues& out, uint32_t& dropped);
+  void merge_attributes(DictionaryResolver& resolver, const std::vector<KeyValueRef>& attrs, otlp::KeyValues& out,
+                        uint32_t& dropped);
   void compact_fifo();
 
   SpanAssemblerOptions options_;
-  DictionaryResolver& resolver_;
   Sink sink_;
   Map spans_;
   std::deque<std::pair<uint64_t, Key>> fifo_;  // start order; entries of finished spans are stale

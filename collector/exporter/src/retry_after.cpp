@@ -1,42 +1,12 @@
-// Helpers of the exporters: backoff, Retry-After and google.rpc.Status parsing, gzip, hex,
-// rate-limited diagnostics.
+#include "retry_after.hpp"
 
 #include <google/protobuf/unknown_field_set.h>
-#include <zlib.h>
 
-#include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstdio>
-#include <map>
-#include <mutex>
-#include <stdexcept>
 #include <string>
-#include <string_view>
-#include <vector>
-
-#include "export_internal.hpp"
 
 namespace otlp_mmap::collector::detail {
-
-// ---- backoff --------------------------------------------------------------------------------
-
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, uint64_t seed)
-    : initial_(std::max(initial, std::chrono::milliseconds(1))), max_(std::max(max, initial_)), rng_(seed) {}
-
-std::chrono::milliseconds Backoff::ceiling(unsigned attempt) const {
-  auto d = initial_;
-  for (unsigned i = 0; i < attempt && d < max_; ++i) d *= 2;
-  return std::min(d, max_);
-}
-
-std::chrono::milliseconds Backoff::next(unsigned attempt) {
-  const int64_t d = ceiling(attempt).count();
-  std::uniform_int_distribution<int64_t> dist(d / 2, d);
-  return std::chrono::milliseconds(dist(rng_));
-}
-
-// ---- Retry-After ----------------------------------------------------------------------------
 
 namespace {
 
@@ -198,94 +168,6 @@ std::string parse_rpc_status_message(std::string_view status_bytes) {
   if (status_bytes.empty() || !parse_fields(status_bytes, status)) return {};
   const UnknownField* m = find_field(status, 2, UnknownField::TYPE_LENGTH_DELIMITED);
   return m ? m->length_delimited() : std::string();
-}
-
-// ---- gzip, hex ----------------------------------------------------------------------------------
-
-std::string gzip_compress(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())) + 32);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const size_t produced = out.size() - zs.avail_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip compression failed");
-  out.resize(produced);
-  return out;
-}
-
-std::string hex_encode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
-// ---- diagnostics ------------------------------------------------------------------------------
-
-namespace {
-
-struct LogState {
-  std::mutex mu;
-  struct Entry {
-    std::chrono::steady_clock::time_point last;
-    uint64_t suppressed = 0;
-  };
-  std::map<std::string, Entry> entries;
-  std::function<void(const std::string&)> sink;
-};
-
-LogState& log_state() {
-  static LogState* state = new LogState();  // never destroyed: used by threads until exit
-  return *state;
-}
-
-}  // namespace
-
-void log_limited(const std::string& key, std::chrono::steady_clock::duration interval, const std::string& message) {
-  LogState& st = log_state();
-  std::string line;
-  std::function<void(const std::string&)> sink;
-  {
-    std::lock_guard lock(st.mu);
-    const auto now = std::chrono::steady_clock::now();
-    auto [it, inserted] = st.entries.try_emplace(key);
-    if (!inserted && (interval.count() == 0 || now - it->second.last < interval)) {
-      ++it->second.suppressed;
-      return;
-    }
-    line = "otlp-mmap export: " + message;
-    if (it->second.suppressed > 0) {
-      line += " (" + std::to_string(it->second.suppressed) + " similar messages suppressed)";
-    }
-    it->second.last = now;
-    it->second.suppressed = 0;
-    sink = st.sink;
-  }
-  if (sink) {
-    sink(line);
-  } else {
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-  }
-}
-
-void set_log_sink(std::function<void(const std::string&)> sink) {
-  LogState& st = log_state();
-  std::lock_guard lock(st.mu);
-  st.sink = std::move(sink);
-  st.entries.clear();
 }
 
 }  // namespace otlp_mmap::collector::detail
