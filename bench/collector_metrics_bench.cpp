@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "otlp_mmap/collector/metrics.hpp"
+#include "otlp_mmap/collector/processor/metrics_aggregator.hpp"
 
 // Heap allocations, counted to show that record() on an existing series allocates nothing.
 // (noinline: once inlined, GCC takes the malloc/free pairs for mismatched new/delete.)

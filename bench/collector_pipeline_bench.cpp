@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "otlp_mmap/collector/export.hpp"
-#include "otlp_mmap/collector/metrics_backend.hpp"
-#include "otlp_mmap/collector/pipeline.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
+#include "otlp_mmap/collector/pipeline/pipeline.hpp"
+#include "otlp_mmap/collector/processor/metrics_backend.hpp"
 #include "otlp_mmap/writer.hpp"
 
 namespace oc = otlp_mmap::collector;
@@ -193,11 +193,10 @@ Result drain(const std::string& path, oc::Signal signal, uint64_t target, bool m
   exporter.stop = &stop;
   oc::PipelineOptions o;
   o.path = path;
-  o.submit_delay = 0ms;
   o.stats_interval = 0s;
   o.check_writer_liveness = false;
-  o.span_batch = 512;
-  o.log_batch = 512;
+  o.span_batch = {512, 0ms};
+  o.log_batch = {512, 0ms};
   // Measurements: aggregate everything, then one collection at stop.
   o.metric_export_interval = 1h;
   std::ostringstream quiet;

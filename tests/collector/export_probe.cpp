@@ -1,6 +1,7 @@
-// export_probe: drives the collector's exporter without the pipeline, for tests against real
-// servers. The configuration comes from the OTEL_* variables and the same flags as the
-// collector; synthetic spans / log records / metric points are submitted on command.
+// export_probe: drives the collector's exporter (its queue, retries, timeout and transports)
+// without the pipeline and its batching, for tests against real servers. The configuration comes from the OTEL_*
+// variables and the same flags as the collector; synthetic spans / log records / metric points are submitted on
+// command.
 //
 //   export_probe [--endpoint URL] [--protocol P] [--headers H] [--compression C] [--timeout MS]
 //                [--format text|json] [--output PATH] [tuning flags, see --help]
@@ -25,7 +26,7 @@
 #include <string>
 #include <thread>
 
-#include "otlp_mmap/collector/export.hpp"
+#include "otlp_mmap/collector/exporter/exporter.hpp"
 
 namespace {
 
@@ -169,16 +170,14 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", flags.timeout_ms, "per-attempt timeout, ms");
   app.add_option("--format", flags.console_format, "console format: text | json");
   app.add_option("--output", flags.console_output, "console output file");
-  int64_t max_retry_elapsed = -1, retry_initial = -1, retry_max = -1, schedule_delay = -1;
-  int64_t queue_size = -1, batch_size = -1, max_queue_requests = -1, flush_timeout = 10000;
+  int64_t max_retry_elapsed = -1, retry_initial = -1, retry_max = -1;
+  int64_t queue_size = -1, max_queue_requests = -1, flush_timeout = 10000;
   uint64_t spans = 0, logs = 0, metrics = 0;
   Probe probe;
   app.add_option("--max-retry-elapsed-ms", max_retry_elapsed);
   app.add_option("--retry-initial-ms", retry_initial);
   app.add_option("--retry-max-ms", retry_max);
-  app.add_option("--schedule-delay-ms", schedule_delay, "spans and log records");
   app.add_option("--queue-size", queue_size, "items per signal (spans and log records)");
-  app.add_option("--batch-size", batch_size, "items per send (spans and log records)");
   app.add_option("--max-queue-requests", max_queue_requests);
   app.add_option("--flush-timeout-ms", flush_timeout, "final flush");
   app.add_option("--service", probe.service, "service.name of the synthetic resource");
@@ -198,11 +197,7 @@ int main(int argc, char** argv) {
   if (max_retry_elapsed >= 0) config.max_retry_elapsed = ms(max_retry_elapsed);
   if (retry_initial >= 0) config.retry_initial_backoff = ms(retry_initial);
   if (retry_max >= 0) config.retry_max_backoff = ms(retry_max);
-  if (schedule_delay >= 0) config.schedule_delay = config.logs_schedule_delay = ms(schedule_delay);
   if (queue_size > 0) config.max_queue_size = config.logs_max_queue_size = static_cast<size_t>(queue_size);
-  if (batch_size > 0) {
-    config.max_export_batch_size = config.logs_max_export_batch_size = static_cast<size_t>(batch_size);
-  }
   if (max_queue_requests > 0) config.max_queue_requests = static_cast<size_t>(max_queue_requests);
 
   std::unique_ptr<Exporter> exporter;

@@ -32,7 +32,7 @@ needs_otelcol = pytest.mark.skipif(
     not otelcol.binary_available() and not otelcol.e2e_required(),
     reason=f"collector not built (scripts/build-otelcol.sh) and {otelcol.E2E_ENV} unset")
 
-FAST_RETRY = ["--retry-initial-ms", "100", "--retry-max-ms", "400", "--schedule-delay-ms", "20"]
+FAST_RETRY = ["--retry-initial-ms", "100", "--retry-max-ms", "400"]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_http_permanent_error_is_rejected_not_retried():
     body = status_pb2.Status(code=3, message="spans are malformed").SerializeToString()
     script = [HttpResponse(400, {"Content-Type": "application/x-protobuf"}, body), HttpResponse(400)]
     with sup.ScriptedHttpServer(script) as srv:
-        p = Probe(["--batch-size", "5", "--schedule-delay-ms", "0"], clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=srv.url))
+        p = Probe([], clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=srv.url))
         try:
             p.send("spans 5")
             assert p.flush(5000)
@@ -402,7 +402,7 @@ def test_console_text_to_stdout():
 def test_endpoint_down_never_blocks_and_counts_exactly():
     port = otelcol.free_port()  # nothing listens there
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_EXPORTER_OTLP_TIMEOUT="500")
-    p = Probe(["--queue-size", "10", "--batch-size", "5", "--max-retry-elapsed-ms", "1500", *FAST_RETRY], env)
+    p = Probe(["--queue-size", "10", "--max-retry-elapsed-ms", "1500", *FAST_RETRY], env)
     try:
         start = time.monotonic()
         for _ in range(10):

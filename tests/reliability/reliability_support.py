@@ -89,7 +89,7 @@ def wait_for(probe: Callable[[], Any], timeout: float, what: str, diag: Callable
 
 
 STATS_RE = re.compile(
-    r"stats: read events=(?P<read_events>\d+) spans=(?P<read_spans>\d+) measurements=(?P<read_measurements>\d+)"
+    r"stats: read logs=(?P<read_logs>\d+) spans=(?P<read_spans>\d+) measurements=(?P<read_measurements>\d+)"
     r" \| exported spans=(?P<exported_spans>\d+) logs=(?P<exported_logs>\d+) points=(?P<exported_points>\d+)"
     r" \| dropped writer=(?P<dropped_writer>\d+) exporter=(?P<dropped_exporter>\d+) reader=(?P<dropped_reader>\d+)"
     r" \| in_flight_spans=(?P<in_flight_spans>\d+) incomplete_spans=(?P<incomplete_spans>\d+)"

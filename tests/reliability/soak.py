@@ -208,7 +208,7 @@ def main() -> int:
         print("\nsoak summary")
         print(f"  duration {elapsed:.0f} s, requests sent {load.sent} ({load.sent / elapsed:.0f}/s), served "
               f"{served} (access log), client errors {load.errors}")
-        print(f"  collector: read spans={final['read_spans']} events={final['read_events']} "
+        print(f"  collector: read spans={final['read_spans']} logs={final['read_logs']} "
               f"measurements={final['read_measurements']}; exported spans={final['exported_spans']} "
               f"logs={final['exported_logs']} points={final['exported_points']}; dropped writer="
               f"{final['dropped_writer']} exporter={final['dropped_exporter']} reader={final['dropped_reader']}")

@@ -43,10 +43,10 @@ pytestmark = [pytest.mark.timeout(240)]
 
 
 def _final_fields(c: Collect) -> dict[str, int]:
-    lines = [ln for ln in c.stderr().splitlines() if "stats: read events=" in ln]
+    lines = [ln for ln in c.stderr().splitlines() if "stats: read logs=" in ln]
     assert lines, c.stderr()[-3000:]
     out = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
-    out.update(c.final_stats())  # read_events, read_spans, ... (the fields of STATS_RE)
+    out.update(c.final_stats())  # read_logs, read_spans, ... (the fields of STATS_RE)
     return out
 
 
@@ -78,7 +78,7 @@ def _check_identities(s: dict[str, int]) -> None:
         assert s[f"{sig}_submitted"] == done, (sig, s)
     assert s["spans_made"] == s["spans_submitted"] + s["spans_unqueued"] + s["spans_pending"], s
     assert s["logs_made"] == s["logs_submitted"] + s["logs_unqueued"] + s["logs_pending"], s
-    assert s["read_events"] == s["logs_made"], s  # one log record per event record read
+    assert s["read_logs"] == s["logs_made"], s  # one log record per event record read
     assert s["spans_pending"] == s["logs_pending"] == 0, s  # nothing left behind in the pipeline
 
 
@@ -162,9 +162,9 @@ def test_accounting_closes_through_an_outage_and_a_shutdown(tmp_path):
     skipped = losses["reader_skipped_torn"] + losses["reader_skipped_corrupt"]
     print_figures("outage (429 Retry-After: 3600) then shutdown", {
         "logs: written = read + unread + dropped (ring full) + skipped":
-            f"{logs_written} = {s['read_events']} + {unread['events']} + {losses['dropped_full_events']} + {skipped}",
+            f"{logs_written} = {s['read_logs']} + {unread['events']} + {losses['dropped_full_events']} + {skipped}",
         "logs: read = exported + dropped queue/retry/shutdown + unqueued":
-            f"{s['read_events']} = {s['logs_exported']} + {s['logs_dropped_queue']}/{s['logs_dropped_retry']}/"
+            f"{s['read_logs']} = {s['logs_exported']} + {s['logs_dropped_queue']}/{s['logs_dropped_retry']}/"
             f"{s['logs_dropped_shutdown']} + {s['logs_unqueued']}",
         "spans: made = exported + dropped queue/retry/shutdown + unqueued":
             f"{s['spans_made']} = {s['spans_exported']} + {s['spans_dropped_queue']}/{s['spans_dropped_retry']}/"
@@ -175,7 +175,7 @@ def test_accounting_closes_through_an_outage_and_a_shutdown(tmp_path):
         "delivered while healthy (spans, logs)": (delivered["spans"], delivered["logs"]),
     })
     _check_identities(s)
-    assert logs_written == s["read_events"] + unread["events"] + losses["dropped_full_events"] + skipped
+    assert logs_written == s["read_logs"] + unread["events"] + losses["dropped_full_events"] + skipped
     assert s["logs_unread"] == unread["events"] and s["spans_unread"] == unread["spans"]
     assert delivered["spans"] == s["spans_exported"] and delivered["logs"] == s["logs_exported"]
     assert s["logs_exported"] > 0 and s["logs_dropped_shutdown"] + s["logs_unqueued"] + unread["events"] > 0

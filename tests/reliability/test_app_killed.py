@@ -111,7 +111,7 @@ def test_every_write_that_returned_before_sigkill_is_exported(tmp_path):
         "rel.ops exported (sum of the series)": int(sum(sums.values())),
         "duplicates": span_fig.get("duplicates", 0) + log_fig.get("duplicates", 0),
         "file loss counters": {k: v for k, v in losses.items() if v} or "all 0",
-        "collector final stats": {k: stats[k] for k in ("read_spans", "read_events", "read_measurements",
+        "collector final stats": {k: stats[k] for k in ("read_spans", "read_logs", "read_measurements",
                                                         "exported_spans", "exported_logs", "dropped_writer",
                                                         "dropped_exporter", "dropped_reader")},
         "seconds from kill to 'writer exited'": round(t_noticed, 2),

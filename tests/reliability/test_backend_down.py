@@ -158,5 +158,5 @@ def test_backend_outage_blocks_nothing_and_every_record_is_accounted_for(tmp_pat
     assert stats["read_spans"] == 2 * complete + incomplete + orphans
     assert {v[0] for v in spans.values()} <= {None, "writer_exited"}
     assert sum(sums.values()) == adds_written - losses["dropped_full_measurements"]
-    assert stats["read_events"] == len(logs)
+    assert stats["read_logs"] == len(logs)
     assert losses["dropped_unencodable"] == losses["dropped_skipped"] == 0

@@ -1,0 +1,186 @@
+// The exporter's batching layer: the Batcher's grouping and timing, and the BatchSender that
+// hands whole requests to the queue only when it has room.
+#include "otlp_mmap/collector/exporter/batch_sender.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace otlp_mmap::collector {
+namespace {
+
+using namespace std::chrono_literals;
+
+// An exporter whose queue holds what it is given until acknowledged, and can be paused.
+class HoldingExporter : public Exporter {
+ public:
+  bool submit(TraceRequest&& r) override {
+    const size_t n = count_items(r);
+    stats_.items_submitted += n;
+    requests.push_back(n);
+    names.push_back(r.resource_spans(0).scope_spans(0).spans(0).name());
+    return accept;
+  }
+  bool submit(LogsRequest&& r) override {
+    stats_.items_submitted += count_items(r);
+    return accept;
+  }
+  bool submit(MetricsRequest&&) override { return accept; }
+  bool flush(std::chrono::steady_clock::time_point) override { return true; }
+  SignalExportStats stats(Signal) const override { return stats_; }
+
+  void acknowledge_all() { stats_.items_exported = stats_.items_submitted; }
+
+  SignalExportStats stats_;
+  std::vector<size_t> requests;
+  std::vector<std::string> names;
+  bool accept = true;
+};
+
+std::shared_ptr<const ResolvedScope> scope_of(const std::string& service) {
+  auto resource = std::make_shared<ResolvedResource>();
+  resource->key = service;
+  auto scope = std::make_shared<ResolvedScope>();
+  scope->resource = resource;
+  scope->key = "lib";
+  return scope;
+}
+
+Scoped<otlp::Span> span(const std::shared_ptr<const ResolvedScope>& scope, const std::string& name) {
+  auto s = std::make_unique<otlp::Span>();
+  s->set_name(name);
+  return Scoped<otlp::Span>{scope, std::move(s)};
+}
+
+struct BatchSenderTest : ::testing::Test {
+  HoldingExporter exporter;
+  Now now{std::chrono::steady_clock::time_point(100s), 1};
+  std::shared_ptr<const ResolvedScope> scope = scope_of("svc");
+
+  std::unique_ptr<SpanBatchSender> make(size_t max_items, std::chrono::nanoseconds delay, size_t limit) {
+    return std::make_unique<SpanBatchSender>(Signal::kTraces, BatchOptions{max_items, delay}, limit, exporter, now);
+  }
+  void add(SpanBatchSender& b, int from, int n) {
+    for (int i = from; i < from + n; ++i) b.consume(span(scope, "s" + std::to_string(i)));
+  }
+};
+
+TEST_F(BatchSenderTest, FullBatchesGoAtOnceThePartialOneAfterTheDelay) {
+  auto b = make(10, 5s, 0);
+  add(*b, 0, 25);
+  b->send_due(false);
+  EXPECT_EQ(exporter.requests, (std::vector<size_t>{10, 10}));
+  EXPECT_EQ(exporter.names, (std::vector<std::string>{"s0", "s10"}));
+  EXPECT_EQ(b->pending(), 5u);
+  now.steady += 4s;
+  b->send_due(false);
+  EXPECT_EQ(exporter.requests.size(), 2u);  // the rest waits for the delay of its oldest item
+  now.steady += 1s;
+  b->send_due(false);
+  EXPECT_EQ(exporter.requests, (std::vector<size_t>{10, 10, 5}));
+  EXPECT_EQ(b->stats().submitted, 25u);
+  EXPECT_EQ(b->pending(), 0u);
+}
+
+TEST_F(BatchSenderTest, ForceSendsWhatIsWaitingWithoutTheDelay) {
+  auto b = make(10, 1h, 0);
+  add(*b, 0, 3);
+  b->send_due(false);
+  EXPECT_TRUE(exporter.requests.empty());
+  b->send_due(true);
+  EXPECT_EQ(exporter.requests, (std::vector<size_t>{3}));
+}
+
+TEST_F(BatchSenderTest, RoomCountsWhatTheExporterHoldsAndWhatWaitsHere) {
+  auto b = make(4, 1h, 10);
+  EXPECT_EQ(b->room(), 10u);
+  add(*b, 0, 3);
+  EXPECT_EQ(b->room(), 7u);  // 3 waiting here
+  add(*b, 3, 5);
+  b->send_due(false);  // 8 waiting: two full requests of 4 go to the queue
+  EXPECT_EQ(exporter.requests, (std::vector<size_t>{4, 4}));
+  EXPECT_EQ(b->room(), 2u);  // 8 held by the exporter
+  exporter.acknowledge_all();
+  EXPECT_EQ(b->room(), 10u);
+  exporter.stats_.paused = true;
+  EXPECT_EQ(b->room(), 0u);  // Retry-After: records stay in the file
+}
+
+TEST_F(BatchSenderTest, ARequestWaitsForRoomInTheQueueInsteadOfBeingDropped) {
+  auto b = make(4, 1h, 6);
+  add(*b, 0, 4);
+  b->send_due(false);
+  ASSERT_EQ(exporter.requests.size(), 1u);
+  // Made by the collector itself (incomplete spans): handed on beyond room().
+  add(*b, 4, 8);
+  b->send_due(true);
+  EXPECT_EQ(exporter.requests.size(), 1u);  // 4 held: no room for a whole request of 4
+  EXPECT_EQ(b->pending(), 8u);
+  exporter.acknowledge_all();
+  b->send_due(true);
+  EXPECT_EQ(exporter.requests, (std::vector<size_t>{4, 4}));
+  EXPECT_EQ(b->abandon(), 4u);  // the stop's deadline passed
+  EXPECT_EQ(b->stats().unqueued, 4u);
+  EXPECT_EQ(b->stats().submitted, 8u);
+  EXPECT_EQ(b->pending(), 0u);
+}
+
+TEST_F(BatchSenderTest, ARefusedRequestIsCounted) {
+  auto b = make(2, 1h, 0);
+  exporter.accept = false;
+  add(*b, 0, 2);
+  b->send_due(false);
+  EXPECT_EQ(b->stats().refused, 1u);
+  EXPECT_EQ(b->stats().submitted, 2u);  // the exporter counted its items as dropped
+}
+
+// Keeps the last trace request it was given.
+struct CapturingExporter : HoldingExporter {
+  bool submit(TraceRequest&& r) override {
+    last = std::move(r);
+    return true;
+  }
+  TraceRequest last;
+};
+
+TEST_F(BatchSenderTest, ItemsAreGroupedByResourceAndScopeContent) {
+  CapturingExporter capture;
+  SpanBatchSender b(Signal::kTraces, BatchOptions{10, 1h}, 0, capture, now);
+  const auto other = scope_of("other");
+  const auto same = scope_of("svc");  // equal content in another object
+  b.consume(span(scope, "a"));
+  b.consume(span(other, "b"));
+  b.consume(span(same, "c"));
+  b.send_due(true);
+  const TraceRequest& r = capture.last;
+  ASSERT_EQ(r.resource_spans_size(), 2);  // by content: "other" sorts before "svc"
+  EXPECT_EQ(r.resource_spans(0).scope_spans(0).spans(0).name(), "b");
+  ASSERT_EQ(r.resource_spans(1).scope_spans_size(), 1);
+  ASSERT_EQ(r.resource_spans(1).scope_spans(0).spans_size(), 2);
+  EXPECT_EQ(r.resource_spans(1).scope_spans(0).spans(1).name(), "c");
+}
+
+TEST(BatcherTest, TakesAtMostMaxBatchAndIsDueAfterTheDelay) {
+  Batcher<otlp::Span> b(3, 100ms);
+  auto scope = std::make_shared<ResolvedScope>();
+  scope->resource = std::make_shared<ResolvedResource>();
+  const auto t0 = std::chrono::steady_clock::time_point(10s);
+  EXPECT_FALSE(b.due(t0));
+  b.add(scope, std::make_unique<otlp::Span>(), t0);
+  EXPECT_FALSE(b.due(t0 + 99ms));
+  EXPECT_TRUE(b.due(t0 + 100ms));
+  for (int i = 0; i < 4; ++i) b.add(scope, std::make_unique<otlp::Span>(), t0 + 1ms);
+  EXPECT_TRUE(b.full());
+  otlp::ExportTraceServiceRequest req;
+  EXPECT_EQ(b.take(req), 3u);
+  EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 3);
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_FALSE(b.due(t0 + 99ms));  // what is left over is due when the first item was
+  EXPECT_TRUE(b.due(t0 + 100ms));
+}
+
+}  // namespace
+}  // namespace otlp_mmap::collector
