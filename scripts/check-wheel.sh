@@ -15,13 +15,13 @@ PY=.venv/bin/python
 BUILD=${BUILD:-build/dev}
 W=build/wheel # sources, CMake tree and the wheel as built, before repair
 
-[[ -f $BUILD/build.ninja ]] || cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[[ -f $BUILD/build.ninja ]] || { echo "wheel: $BUILD is not configured (make wheel does it)" >&2; exit 1; }
 echo "wheel: the collector of $BUILD"
 run_logged "$WHEEL_LOGS/collector.log" cmake --build "$BUILD" --target otlp-mmap
 collector=$PWD/$BUILD/collector/otlp-mmap
 
 rm -rf dist "$W/raw"
-echo "wheel: the sdist, and the wheel built from it (build isolation: PyPI's scikit-build-core and nanobind)"
+echo "wheel: the sdist, and the wheel built from it (with .venv's scikit-build-core and nanobind)"
 sdist_build dist
 sdist_unpack dist/otlp_mmap-*.tar.gz "$W/src"
 wheel_build "$PY" "$W/src" "$W/cmake" "$W/raw" "$WHEEL_LOGS/wheel.log" \
