@@ -41,8 +41,9 @@ wheel_check "$venv"
 
 # The example server from the installed wheels: one request, server spans in the file.
 port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# exec: $! is the server itself, so the trap's kill stops it (not only a subshell).
 (cd "$work" && SDK_MMAP_EXPORTER_FILE="$work/t.otlp" HTTP_ENDPOINT_PORT=$port \
-  "$venv/bin/otlp-mmap-example-server" >"$work/server.log" 2>&1) &
+  exec "$venv/bin/otlp-mmap-example-server" >"$work/server.log" 2>&1) &
 server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$port/fib/5" >/dev/null
