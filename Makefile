@@ -82,7 +82,7 @@ test-tsan: setup
 
 # The sdist and the default interpreter's wheel in dist/ (with build/dev's collector), repaired
 # by auditwheel and checked in a clean virtualenv, the collector exporting to the real Collector.
-wheel: setup otelcol
+wheel: setup otelcol $(BUILD)/build.ninja
 	@BUILD=$(BUILD) scripts/check-wheel.sh
 
 # The distributable sdist and manylinux wheels, one per CPython 3.9-3.13 found, each checked.

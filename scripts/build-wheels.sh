@@ -5,7 +5,7 @@
 # the real OpenTelemetry Collector over every exporter). Then the sdist with the collector's
 # libraries hidden from CMake must still give a working SDK and an `otlp-mmap` that explains.
 #
-# Every wheel is built from the sdist. The first builds the collector in its own CMake run (as
+# Every wheel is built from the sdist (scripts/wheel-lib.sh). The first builds the collector in its own CMake run (as
 # `pip install` of the sdist does); the others take that executable (it does not depend on
 # Python), so the collector is compiled once.
 #
@@ -46,15 +46,18 @@ collector=""
 results=()
 for py in "${pythons[@]}"; do
   tag=$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+  first_tag=${first_tag:-$tag}
   t0=$SECONDS
+  build_env "$py" "$W/env-$tag"
+  bpy=$W/env-$tag/bin/python
   if [[ -z $collector ]]; then
     echo "wheels: $tag ($py), building the collector too (several minutes on a cold compiler cache)"
-    wheel_build "$py" "$W/src" "$W/$tag" "$W/raw/$tag" "$WHEEL_LOGS/wheel-$tag.log" \
+    wheel_build "$bpy" "$W/src" "$W/$tag" "$W/raw/$tag" "$WHEEL_LOGS/wheel-$tag.log" \
       cmake.define.OTLP_MMAP_WHEEL_COLLECTOR=ON cmake.define.OTLP_MMAP_COLLECTOR_EXECUTABLE=
     collector=$PWD/$W/$tag/collector/otlp-mmap
   else
     echo "wheels: $tag ($py), with the collector of the first wheel"
-    wheel_build "$py" "$W/src" "$W/$tag" "$W/raw/$tag" "$WHEEL_LOGS/wheel-$tag.log" \
+    wheel_build "$bpy" "$W/src" "$W/$tag" "$W/raw/$tag" "$WHEEL_LOGS/wheel-$tag.log" \
       cmake.define.OTLP_MMAP_COLLECTOR_EXECUTABLE="$collector"
   fi
   wheel=$(wheel_repair "$W/raw/$tag"/otlp_mmap-*.whl dist "$WHEEL_LOGS/repair-$tag.log")
@@ -69,7 +72,7 @@ done
 # The sdist on a machine without the collector's libraries (gRPC hidden from CMake's search).
 py=${pythons[0]}
 echo "wheels: the sdist without gRPC: the SDK alone"
-wheel_build "$py" "$W/src" "$W/sdk-only" "$W/raw/sdk-only" "$WHEEL_LOGS/wheel-sdk-only.log" \
+wheel_build "$W/env-$first_tag/bin/python" "$W/src" "$W/sdk-only" "$W/raw/sdk-only" "$WHEEL_LOGS/wheel-sdk-only.log" \
   cmake.define.CMAKE_DISABLE_FIND_PACKAGE_gRPC=ON
 wheel_install "$py" "$W/raw/sdk-only"/otlp_mmap-*.whl "$work/venv-sdk-only" "$WHEEL_LOGS/venv-sdk-only.log"
 wheel_check "$work/venv-sdk-only" --no-collector gRPC

@@ -15,13 +15,13 @@ PY=.venv/bin/python
 BUILD=${BUILD:-build/dev}
 W=build/wheel # sources, CMake tree and the wheel as built, before repair
 
-[[ -f $BUILD/build.ninja ]] || cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[[ -f $BUILD/build.ninja ]] || { echo "wheel: $BUILD is not configured (make wheel does it)" >&2; exit 1; }
 echo "wheel: the collector of $BUILD"
 run_logged "$WHEEL_LOGS/collector.log" cmake --build "$BUILD" --target otlp-mmap
 collector=$PWD/$BUILD/collector/otlp-mmap
 
 rm -rf dist "$W/raw"
-echo "wheel: the sdist, and the wheel built from it (build isolation: PyPI's scikit-build-core and nanobind)"
+echo "wheel: the sdist, and the wheel built from it (with .venv's scikit-build-core and nanobind)"
 sdist_build dist
 sdist_unpack dist/otlp_mmap-*.tar.gz "$W/src"
 wheel_build "$PY" "$W/src" "$W/cmake" "$W/raw" "$WHEEL_LOGS/wheel.log" \
@@ -41,8 +41,9 @@ wheel_check "$venv"
 
 # The example server from the installed wheels: one request, server spans in the file.
 port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# exec: $! is the server itself, so the trap's kill stops it (not only a subshell).
 (cd "$work" && SDK_MMAP_EXPORTER_FILE="$work/t.otlp" HTTP_ENDPOINT_PORT=$port \
-  "$venv/bin/otlp-mmap-example-server" >"$work/server.log" 2>&1) &
+  exec "$venv/bin/otlp-mmap-example-server" >"$work/server.log" 2>&1) &
 server=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$port/fib/5" >/dev/null

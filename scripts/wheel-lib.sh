@@ -1,9 +1,9 @@
 # Steps shared by scripts/check-wheel.sh (`make wheel`) and scripts/build-wheels.sh (`make wheels`).
 # Sourced from the checkout's root after `set -euo pipefail`.
 #
-# A wheel is built from the sdist, unpacked under build/ (which proves the sdist is complete, and
-# keeps compiler-cache hits from run to run: ccache's relative paths stay the same), then
-# repaired by auditwheel (libraries of the collector and of the native module bundled, a
+# A wheel is built from the sdist, unpacked under build/ (which proves the sdist is complete), with
+# the build requirements in a virtualenv under build/ instead of pip's temporary build isolation:
+# fixed paths keep the compiler cache's hits from run to run. Then it is repaired by auditwheel (libraries of the collector and of the native module bundled, a
 # manylinux tag), installed into a clean virtualenv outside the checkout and checked by
 # scripts/wheel_check.py.
 
@@ -28,15 +28,30 @@ sdist_build() {
   run_logged "$WHEEL_LOGS/sdist.log" "$TOOLS_PY" -m build --sdist --outdir "$1" .
 }
 
-# sdist_unpack SDIST DIR: a fresh source tree from SDIST at DIR.
+# sdist_unpack SDIST DIR: a fresh source tree from SDIST at DIR. Its files get the current time
+# (-m), not the sdist's fixed one: CMake build trees are kept between runs, and ninja must see
+# every source as changed (ccache then makes the unchanged ones cheap).
 sdist_unpack() {
   rm -rf "$2"
   mkdir -p "$2"
-  tar -xzf "$1" -C "$2" --strip-components=1
+  tar -xzmf "$1" -C "$2" --strip-components=1
 }
 
-# wheel_build PY SRC BUILD_DIR OUTDIR LOG [CONFIG-SETTING...]: `pip wheel` of SRC with interpreter PY
-# (build isolation: scikit-build-core and nanobind from PyPI), CMake's build tree in BUILD_DIR.
+# build_env PY DIR: a virtualenv of interpreter PY at DIR with pyproject.toml's build requirements
+# (made again when they change).
+build_env() {
+  local py=$1 dir=$2 reqs
+  reqs=$("$TOOLS_PY" -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
+  [[ -x $dir/bin/python && $(cat "$dir/.requires" 2>/dev/null) == "$reqs" ]] && return
+  rm -rf "$dir"
+  run_logged "$WHEEL_LOGS/$(basename "$dir").log" "$py" -m venv "$dir"
+  # shellcheck disable=SC2086 # one word per requirement
+  run_logged "$WHEEL_LOGS/$(basename "$dir").log" "$dir/bin/python" -m pip install --disable-pip-version-check $reqs
+  echo "$reqs" >"$dir/.requires"
+}
+
+# wheel_build PY SRC BUILD_DIR OUTDIR LOG [CONFIG-SETTING...]: `pip wheel` of SRC with PY, an
+# interpreter that has the build requirements (build_env), CMake's build tree in BUILD_DIR.
 wheel_build() {
   local py=$1 src=$2 build_dir=$3 out=$4 log=$5
   shift 5
@@ -44,7 +59,8 @@ wheel_build() {
   local s
   for s in "$@"; do settings+=(--config-settings="$s"); done # -C: only pip >= 23.1
   mkdir -p "$out"
-  run_logged "$log" "$py" -m pip wheel --disable-pip-version-check --no-deps --wheel-dir "$out" "${settings[@]}" "$src"
+  run_logged "$log" "$py" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation \
+    --wheel-dir "$out" "${settings[@]}" "$src"
 }
 
 # wheel_repair WHEEL OUTDIR LOG: auditwheel repair into OUTDIR (the lowest manylinux tag the
