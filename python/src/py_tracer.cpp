@@ -42,6 +42,7 @@ PyObject* tracer_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                              "max_attribute_length",
                              "name",
                              "version",
+                             "id_generator",
                              nullptr};
   PyObject* writer = nullptr;
   long long scope_ref = 0;
@@ -51,9 +52,10 @@ PyObject* tracer_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   long long lim[7] = {128, 128, 128, 128, 128, -1, -1};
   PyObject* name = nullptr;
   PyObject* version = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|ipdOLLLLLLLUO", const_cast<char**>(kw), &writer, &scope_ref,
+  PyObject* id_generator = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|ipdOLLLLLLLUOO", const_cast<char**>(kw), &writer, &scope_ref,
                                    &sampler, &parent_based, &ratio, &custom, &lim[0], &lim[1], &lim[2], &lim[3],
-                                   &lim[4], &lim[5], &lim[6], &name, &version)) {
+                                   &lim[4], &lim[5], &lim[6], &name, &version, &id_generator)) {
     return nullptr;
   }
   if (sampler < 0 || sampler > 2) {
@@ -81,6 +83,7 @@ PyObject* tracer_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     t->bound = static_cast<uint64_t>(b);
   }
   assign(t->py_sampler, custom == Py_None ? nullptr : custom);
+  assign(t->id_generator, id_generator == Py_None ? nullptr : id_generator);
   t->max_attributes = lim[0];
   t->max_events = lim[1];
   t->max_links = lim[2];

@@ -94,6 +94,7 @@ enum class Warn : int {
   kInternal,
   kSampler,
   kBadLink,
+  kIdGenerator,
   kCount
 };
 // Logs `message` (printf format) through otlp_mmap.sdk's logger the first time `kind` occurs.

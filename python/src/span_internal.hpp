@@ -39,9 +39,10 @@ struct TracerObject {
   uint8_t sampler_root;
   bool parent_based;
   bool enabled;
-  bool sample_all;       // traceidratio with a bound of 2**64
-  uint64_t bound;        // traceidratio: sampled when the low 64 bits of the trace id are below
-  PyObject* py_sampler;  // a custom sampler (should_sample), or nullptr
+  bool sample_all;         // traceidratio with a bound of 2**64
+  uint64_t bound;          // traceidratio: sampled when the low 64 bits of the trace id are below
+  PyObject* py_sampler;    // a custom sampler (should_sample), or nullptr
+  PyObject* id_generator;  // a custom id generator (generate_trace_id, generate_span_id), or nullptr
   int64_t max_attributes, max_events, max_links, max_event_attributes, max_link_attributes;
   int64_t max_span_attribute_length, max_attribute_length;
   PyObject* name;
@@ -50,8 +51,9 @@ struct TracerObject {
   PyObject* info;       // resource, scope, events(raw), links(raw) for span getters; or nullptr
   PyObject* weakreflist;
 };
-using TracerRefs = RefFields<TracerObject, &TracerObject::writer, &TracerObject::py_sampler, &TracerObject::name,
-                             &TracerObject::version, &TracerObject::processor, &TracerObject::info>;
+using TracerRefs =
+    RefFields<TracerObject, &TracerObject::writer, &TracerObject::py_sampler, &TracerObject::id_generator,
+              &TracerObject::name, &TracerObject::version, &TracerObject::processor, &TracerObject::info>;
 
 struct SpanObject {
   PyObject_HEAD TracerObject* tracer;

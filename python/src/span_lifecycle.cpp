@@ -3,6 +3,7 @@
 // its ids, the sampling decision: built-in samplers natively, a custom sampler's should_sample
 // otherwise), the records it writes, what a keeping span retains for span processors, and its
 // end. See span_internal.hpp.
+#include <algorithm>
 #include <cstring>
 
 #include "span_internal.hpp"
@@ -321,6 +322,35 @@ Decision custom_decision(TracerObject* t, PyObject* ctx, const Parent& p, const 
   return d;
 }
 
+// An id from a custom id generator (TracerProvider(id_generator=)): `method` gives an int.
+// An exception, or anything but an int that is a valid id (non-zero, in range), gives a native
+// random id instead (counted, warned about once): the application never sees the failure.
+void generated_id(PyObject* generator, const char* method, uint8_t* out, int n, void (*random)(uint8_t*)) {
+  Ref v(PyObject_CallMethod(generator, method, nullptr));
+  if (v && int_to_be(v.get(), out, n) && std::any_of(out, out + n, [](uint8_t b) { return b != 0; })) return;
+  if (!v) {
+    swallow_error(method);
+  } else {
+    PyErr_Clear();
+    g_counters.internal_errors.fetch_add(1, std::memory_order_relaxed);
+    warn_once(Warn::kIdGenerator,
+              "otlp_mmap: %s() of the id generator returned %R, not a valid id; a random id is used", method, v.get());
+  }
+  random(out);
+}
+
+// The span's ids: native random ones, or the custom generator's (the trace id only for a root).
+void new_ids(TracerObject* t, SpanObject* sp, bool with_trace_id) {
+  if (t->id_generator == nullptr) {
+    if (with_trace_id) new_trace_id(sp->trace_id);
+    new_span_id(sp->span_id);
+    return;
+  }
+  // The official SDK's order: the trace id first.
+  if (with_trace_id) generated_id(t->id_generator, "generate_trace_id", sp->trace_id, 16, new_trace_id);
+  generated_id(t->id_generator, "generate_span_id", sp->span_id, 8, new_span_id);
+}
+
 SpanObject* new_span() {
   SpanObject* sp = PyObject_GC_New(SpanObject, &SpanType);
   if (sp == nullptr) return nullptr;
@@ -407,10 +437,8 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
     sp->has_parent = true;
     sp->parent_remote = p.remote;
     sp->parent_flags = p.flags;
-  } else {
-    new_trace_id(sp->trace_id);
   }
-  new_span_id(sp->span_id);
+  new_ids(t, sp, !p.valid);
 
   Decision d;
   if (t->py_sampler == nullptr) {
@@ -421,8 +449,9 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
   ctx.reset();
   sp->sampled = d.sampled;
   sp->recording = d.recording || d.sampled;
-  // W3C level 2: the trace id is random when we made it; a child keeps its parent's bit.
-  const uint8_t random_bit = p.valid ? (p.flags & 2) : 2;
+  // W3C level 2: the trace id is random when we made it (not one of a custom generator, which
+  // may not be); a child keeps its parent's bit.
+  const uint8_t random_bit = p.valid ? (p.flags & 2) : t->id_generator == nullptr ? 2 : 0;
   sp->trace_flags = static_cast<uint8_t>((d.sampled ? 1 : 0) | random_bit);
   if (d.trace_state) {
     sp->ts_header = trace_state_header(d.trace_state.get());
