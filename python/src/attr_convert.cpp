@@ -101,7 +101,7 @@ class Converter {
   Converter(Scratch& s, const Rules& r) : s_(s), max_len_(r.max_len) {}
 
   // One value; `key` names it in strict errors (nullptr: part of a body).
-  R value(PyObject* key, PyObject* v, AnyValueView& out, int depth) {
+  OTLP_MMAP_HOT R value(PyObject* key, PyObject* v, AnyValueView& out, int depth) {
     const Cat c = scalar(key, v, out);
     if (c == Cat::kBad) return R::kInvalid;
     if (c != Cat::kOther) return R::kOk;
@@ -143,7 +143,7 @@ class Converter {
 
   // A lenient key already known to be a non-empty str: queued, or false when it cannot be
   // encoded.
-  bool add_str_key(PyObject* key, int64_t* target) {
+  OTLP_MMAP_HOT bool add_str_key(PyObject* key, int64_t* target) {
     Py_ssize_t n;
     const char* p = PyUnicode_AsUTF8AndSize(key, &n);
     if (p == nullptr) {
@@ -157,7 +157,7 @@ class Converter {
   static constexpr bool lenient() { return kPolicy == Policy::kLenient; }
 
  private:
-  Cat scalar(PyObject* key, PyObject* v, AnyValueView& out) {
+  OTLP_MMAP_HOT Cat scalar(PyObject* key, PyObject* v, AnyValueView& out) {
     if (PyUnicode_Check(v)) {
       std::string_view sv;
       if (!str_view(v, max_len_, sv)) {
@@ -235,7 +235,7 @@ class Converter {
   // Strict bodies were checked for depth by normalise_body().
   bool too_deep(int depth) const { return lenient() && depth >= kMaxLenientDepth; }
 
-  R array(PyObject* key, PyObject* v, AnyValueView& out, int depth) {
+  OTLP_MMAP_HOT R array(PyObject* key, PyObject* v, AnyValueView& out, int depth) {
     if (too_deep(depth)) return R::kInvalid;
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
     PyObject** items = PySequence_Fast_ITEMS(v);
@@ -252,7 +252,7 @@ class Converter {
 
   // A mapping inside a value. Lenient: keys that are not non-empty str are left out, as the
   // API does; strict: normalise_body() let only str keys through.
-  R kvlist(PyObject* d, AnyValueView& out, int depth) {
+  OTLP_MMAP_HOT R kvlist(PyObject* d, AnyValueView& out, int depth) {
     if (too_deep(depth)) return R::kInvalid;
     const Py_ssize_t n = PyDict_GET_SIZE(d);
     KeyValueView* kvs = s_.kvs.alloc(static_cast<size_t>(n));
@@ -421,8 +421,10 @@ void report_limited(uint32_t n, int64_t max_count) {
 
 // ------------------------------------------------------------------ attributes
 
+// Not inlined into convert_attributes: each of the four converters stays a compact function of
+// its own (the SDK's lenient one is on every span and measurement).
 template <Shape kShape>
-std::span<const KeyValueView> strict_attributes(PyObject* dict, Scratch& s, const Rules& rules) {
+[[gnu::noinline]] std::span<const KeyValueView> strict_attributes(PyObject* dict, Scratch& s, const Rules& rules) {
   if (dict == nullptr) return {};
   const Py_ssize_t n = PyDict_GET_SIZE(dict);
   if (n == 0) return {};
@@ -439,8 +441,9 @@ std::span<const KeyValueView> strict_attributes(PyObject* dict, Scratch& s, cons
 }
 
 template <Shape kShape>
-std::span<const KeyValueView> lenient_attributes(PyObject* attrs, Scratch& s, const Rules& rules, uint32_t& dropped,
-                                                 int64_t already) {
+[[gnu::noinline]] OTLP_MMAP_HOT std::span<const KeyValueView> lenient_attributes(PyObject* attrs, Scratch& s,
+                                                                                 const Rules& rules, uint32_t& dropped,
+                                                                                 int64_t already) {
   if (attrs == nullptr || attrs == Py_None) return {};
   Normaliser normaliser(Policy::kLenient, kMaxLenientDepth);
   PyObject* d = attrs;
@@ -539,8 +542,8 @@ Ref truncated(PyObject* v, int64_t max_len) {
 
 }  // namespace
 
-std::span<const KeyValueView> convert_attributes(PyObject* attrs, Scratch& s, const Rules& rules, uint32_t* dropped,
-                                                 int64_t already) {
+OTLP_MMAP_HOT std::span<const KeyValueView> convert_attributes(PyObject* attrs, Scratch& s, const Rules& rules,
+                                                               uint32_t* dropped, int64_t already) {
   const bool any = rules.shape == Shape::kAnyValue;
   if (rules.policy == Policy::kStrict) {
     return any ? strict_attributes<Shape::kAnyValue>(attrs, s, rules)
@@ -552,7 +555,7 @@ std::span<const KeyValueView> convert_attributes(PyObject* attrs, Scratch& s, co
              : lenient_attributes<Shape::kAttribute>(attrs, s, rules, d, already);
 }
 
-bool convert_body(PyObject* body, Scratch& s, const Rules& rules, AnyValueView& out) {
+OTLP_MMAP_HOT bool convert_body(PyObject* body, Scratch& s, const Rules& rules, AnyValueView& out) {
   if (rules.policy == Policy::kStrict) {
     Converter<Policy::kStrict, Shape::kAnyValue>(s, rules).value(nullptr, body, out, 0);
     return true;

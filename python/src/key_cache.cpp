@@ -6,7 +6,7 @@ KeyCache::KeyCache() = default;
 
 size_t KeyCache::size() const { return map_.size(); }
 
-int64_t KeyCache::get(Writer& w, PyObject* key, std::string_view utf8, Scratch* s) {
+OTLP_MMAP_HOT int64_t KeyCache::get(Writer& w, PyObject* key, std::string_view utf8, Scratch* s) {
   // Only exact str objects go into the cache: a subclass could run Python code in its
   // __hash__/__eq__ during a lookup.
   // Long keys are not cached: they are rare, and caching them would let a few huge keys
@@ -39,7 +39,7 @@ void KeyCache::insert(PyObject* key, int64_t ref) {
   chars_ += chars;
 }
 
-bool KeyCache::resolve(Writer& w, Scratch& s) {
+OTLP_MMAP_HOT bool KeyCache::resolve(Writer& w, Scratch& s) {
   for (const PendingKey& k : s.keys) {
     *k.target = get(w, k.key, k.utf8, &s);
     if (*k.target == 0) return false;
@@ -47,7 +47,7 @@ bool KeyCache::resolve(Writer& w, Scratch& s) {
   return true;
 }
 
-void KeyCache::remember(Scratch& s) {
+OTLP_MMAP_HOT void KeyCache::remember(Scratch& s) {
   for (auto& [key, ref] : s.new_keys) insert(key, ref);
   s.new_keys.clear();
 }

@@ -61,7 +61,7 @@ enum class Gc : bool { kNo = false, kYes = true };
 
 template <class T, class Refs, Gc kGc>
 struct TypeSlots {
-  static void dealloc(PyObject* self) {
+  OTLP_MMAP_HOT static void dealloc(PyObject* self) {
     T* o = reinterpret_cast<T*>(self);
     if constexpr (kGc == Gc::kYes) PyObject_GC_UnTrack(self);
     if constexpr (requires { o->weakreflist; }) {

@@ -80,7 +80,7 @@ std::span<const KeyValueView> concat(Scratch& s, std::span<const KeyValueView> a
 
 // A field of a record: from its __dict__ `d`, else its attribute (new reference, or nullptr
 // without an error set).
-PyObject* dict_get(PyObject* d, PyObject* record, PyObject* name) {
+OTLP_MMAP_HOT PyObject* dict_get(PyObject* d, PyObject* record, PyObject* name) {
   PyObject* v = d ? PyDict_GetItemWithError(d, name) : nullptr;
   if (v != nullptr) return new_ref(v);
   PyErr_Clear();
@@ -89,7 +89,7 @@ PyObject* dict_get(PyObject* d, PyObject* record, PyObject* name) {
   return v;
 }
 
-int64_t scope_for(BridgeObject* b, PyObject* logger_name) {
+OTLP_MMAP_HOT int64_t scope_for(BridgeObject* b, PyObject* logger_name) {
   if (logger_name == nullptr || !PyUnicode_Check(logger_name)) return 0;
   if (kRecordCaches && logger_name == b->last_name) return b->last_scope;
   PyObject* hit = PyDict_GetItemWithError(b->scopes, logger_name);
@@ -130,7 +130,7 @@ bool is_exportable_body(PyObject* v) {
 // str or int), %d and %i (of an exact int) and %% in msg, one argument per conversion.
 // Anything else returns false, nothing raised, for PyUnicode_Format to do (and to raise
 // what it raises). '%' is ASCII, so it is found in the UTF-8 bytes as is.
-bool format_message_utf8(PyObject* msg, PyObject* args, char* out, size_t cap, size_t& len) {
+OTLP_MMAP_HOT bool format_message_utf8(PyObject* msg, PyObject* args, char* out, size_t cap, size_t& len) {
   if (!PyUnicode_CheckExact(msg) || !PyTuple_CheckExact(args)) return false;
   Py_ssize_t n = 0;
   const char* p = PyUnicode_AsUTF8AndSize(msg, &n);
@@ -328,7 +328,7 @@ size_t code_attributes(BridgeObject* b, RecordFields& fields, Scratch& s, int64_
   return n;
 }
 
-void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
+OTLP_MMAP_HOT void bridge_emit(BridgeObject* b, PyObject* record, PyObject* handler) {
   if (!b->enabled) return;
   // The handler's formatter, if any: it runs Python code on the record, so the record's
   // fields are then all looked up as they are (no memo).
@@ -440,7 +440,7 @@ Ref handler_of(BridgeObject* b) {
 #endif
 }
 
-PyObject* bridge_handle(PyObject* self, PyObject* record) {
+OTLP_MMAP_HOT PyObject* bridge_handle(PyObject* self, PyObject* record) {
   BridgeObject* b = as_bridge(self);
   Ref handler = handler_of(b);
   Ref rec = Ref::borrow(record);

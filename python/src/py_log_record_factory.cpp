@@ -124,7 +124,7 @@ enum LoggingFlag : uint8_t {
 // logging's switches (a missing one counts as on) and whether getLevelName is the original,
 // as LogRecord.__init__ reads them from logging's globals at each call; remembered while the
 // globals are unchanged and the switches plain bools or ints (whose truth cannot change).
-uint8_t logging_flags(FactoryObject* f) {
+OTLP_MMAP_HOT uint8_t logging_flags(FactoryObject* f) {
   if (kDictVersions && f->flags_valid && f->logging_version == dict_version(f->logging_dict)) return f->flags;
   const std::pair<PyObject*, uint8_t> switches[] = {{f->s_logThreads, kLogThreads},
                                                     {f->s_logMultiprocessing, kLogMultiprocessing},
@@ -208,7 +208,7 @@ PyObject* call_name_of(PyObject* obj, PyObject* method) {
 // The ABC's answer for an exact builtin type only changes when some ABC's registry does,
 // which changes abc's cache token (CPython's own negative cache relies on the same), so for
 // these types it is asked once per token instead of going through ABCMeta.__instancecheck__.
-int is_mapping(FactoryObject* f, PyObject* o) {
+OTLP_MMAP_HOT int is_mapping(FactoryObject* f, PyObject* o) {
   if (PyDict_Check(o)) return 1;
   static PyTypeObject* const kMemoTypes[8] = {&PyUnicode_Type, &PyLong_Type,  &PyFloat_Type, &PyBool_Type,
                                               &PyBytes_Type,   &PyTuple_Type, &PyList_Type,  Py_TYPE(Py_None)};
@@ -234,7 +234,7 @@ int is_mapping(FactoryObject* f, PyObject* o) {
 }
 
 // filename and module of a str pathname, remembered per pathname.
-bool path_parts(FactoryObject* f, PyObject* pathname, Ref& filename, Ref& module) {
+OTLP_MMAP_HOT bool path_parts(FactoryObject* f, PyObject* pathname, Ref& filename, Ref& module) {
   if (kRecordCaches && f->path_cache != nullptr) {
     PyObject* hit = PyDict_GetItemWithError(f->path_cache, pathname);
     if (hit != nullptr) {
@@ -254,7 +254,7 @@ bool path_parts(FactoryObject* f, PyObject* pathname, Ref& filename, Ref& module
 }
 
 // threading.get_ident() as an int (a new reference).
-PyObject* thread_ident(FactoryObject* f) {
+OTLP_MMAP_HOT PyObject* thread_ident(FactoryObject* f) {
   const unsigned long id = PyThread_get_thread_ident();
   if (!kRecordCaches) return PyLong_FromUnsignedLong(id);
   if (f->ident == nullptr || f->ident_value != id) {
@@ -301,7 +301,7 @@ bool wanted(const FactoryObject* f, Field k) { return ((f->present >> k) & 1U) !
 
 // record.args: a single non-empty mapping in a sequence of one is used directly. False with
 // an error set when asking the arguments raised.
-bool record_args(FactoryObject* f, PyObject* args, Values& v) {
+OTLP_MMAP_HOT bool record_args(FactoryObject* f, PyObject* args, Values& v) {
   if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) == 1) {
     PyObject* first = PyTuple_GET_ITEM(args, 0);
     const int is_map = is_mapping(f, first);
@@ -336,7 +336,7 @@ bool record_args(FactoryObject* f, PyObject* args, Values& v) {
 }
 
 // getLevelName(level) (new reference); `flags` are read again when it ran Python code.
-PyObject* level_name(FactoryObject* f, PyObject* level, uint8_t& flags) {
+OTLP_MMAP_HOT PyObject* level_name(FactoryObject* f, PyObject* level, uint8_t& flags) {
   if ((flags & kOriginalGetLevelName) != 0 && PyLong_CheckExact(level)) {
     if (PyObject* name = PyDict_GetItemWithError(f->level_to_name, level)) return new_ref(name);
   }
@@ -349,7 +349,7 @@ PyObject* level_name(FactoryObject* f, PyObject* level, uint8_t& flags) {
 }
 
 // filename and module of the pathname.
-void file_and_module(FactoryObject* f, PyObject* pathname, Values& v) {
+OTLP_MMAP_HOT void file_and_module(FactoryObject* f, PyObject* pathname, Values& v) {
   Ref filename, module;
   if (PyUnicode_CheckExact(pathname) && path_parts(f, pathname, filename, module)) {
     v.set(kFilename, filename.release());
@@ -372,7 +372,7 @@ void file_and_module(FactoryObject* f, PyObject* pathname, Values& v) {
 }
 
 // created, msecs and relativeCreated of a record made at `ns`, as LogRecord computes them.
-void times(FactoryObject* f, uint64_t ns, Values& v) {
+OTLP_MMAP_HOT void times(FactoryObject* f, uint64_t ns, Values& v) {
   if (f->ns_mode) {
     const double created = static_cast<double>(ns) / 1e9;
     double msecs = static_cast<double>((ns % 1000000000ULL) / 1000000ULL);
@@ -394,7 +394,7 @@ void times(FactoryObject* f, uint64_t ns, Values& v) {
 
 // threading.current_thread().name (new reference), without running Python code in the usual
 // case: the thread registered under this ident, whose `name` is Thread's own property (_name).
-PyObject* thread_name(FactoryObject* f, PyObject* ident) {
+OTLP_MMAP_HOT PyObject* thread_name(FactoryObject* f, PyObject* ident) {
   PyObject* t = f->active_threads ? PyDict_GetItemWithError(f->active_threads, ident) : nullptr;
   if (t == nullptr) {
     PyErr_Clear();
@@ -447,7 +447,7 @@ PyObject* task_name(FactoryObject* f) {
 }
 
 // thread, threadName, processName, process and taskName. False with an error set.
-bool runtime_fields(FactoryObject* f, uint8_t flags, Values& v) {
+OTLP_MMAP_HOT bool runtime_fields(FactoryObject* f, uint8_t flags, Values& v) {
   if ((flags & kLogThreads) != 0) {
     v.set(kThread, thread_ident(f));
     if (v[kThread] == nullptr) return false;
@@ -480,7 +480,7 @@ bool runtime_fields(FactoryObject* f, uint8_t flags, Values& v) {
 
 // The record: a new LogRecord (its __init__ not run) with the values set in this Python's
 // order; leaves the bridge its memo.
-PyObject* make_record(FactoryObject* f, Values& v) {
+OTLP_MMAP_HOT PyObject* make_record(FactoryObject* f, Values& v) {
   PyTypeObject* type = reinterpret_cast<PyTypeObject*>(f->record_type);
   Ref rec(type->tp_new(type, g_api.empty_tuple, nullptr));
   if (!rec) return nullptr;
@@ -506,7 +506,7 @@ PyObject* make_record(FactoryObject* f, Values& v) {
   return rec.release();
 }
 
-PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+OTLP_MMAP_HOT PyObject* factory_vectorcall(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
   FactoryObject* f = reinterpret_cast<FactoryObject*>(self);
   Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
   // (name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None, **kwargs)

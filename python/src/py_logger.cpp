@@ -102,7 +102,7 @@ bool record_span_context(const EmitArgs& a, EventView& e, SpanContextStorage& st
   return found;
 }
 
-void logger_emit_impl(LoggerObject* lg, EmitArgs& a) {
+OTLP_MMAP_HOT void logger_emit_impl(LoggerObject* lg, EmitArgs& a) {
   ScratchLease s;
   EventView e;
   e.scope_ref = lg->scope_ref;
@@ -159,7 +159,7 @@ void emit_record(LoggerObject* lg, PyObject* record) {
   logger_emit_impl(lg, a);
 }
 
-PyObject* logger_emit(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+OTLP_MMAP_HOT PyObject* logger_emit(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* v[10];
   if (!parse_args("emit", args, nargs, kwnames,
                   {g_sn.record, g_sn.timestamp, g_sn.observed_timestamp, g_sn.context, g_sn.severity_number,

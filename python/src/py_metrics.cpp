@@ -60,7 +60,8 @@ void once(InstrumentObject* in, bool& flag, const char* what) {
 }
 
 // Writes one measurement; never raises.
-void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObject* context, bool check_sign) {
+OTLP_MMAP_HOT void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObject* context,
+                           bool check_sign) {
   if (!in->enabled) return;
   MeasurementView m;
   if (PyLong_Check(amount)) {
@@ -115,8 +116,8 @@ void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObj
   if (PyErr_Occurred()) swallow_error("recording a measurement");
 }
 
-PyObject* call(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* fname,
-               bool check_sign) {
+OTLP_MMAP_HOT PyObject* call(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                             const char* fname, bool check_sign) {
   PyObject* a[3];
   if (!parse_args(fname, args, nargs, kwnames, {g_sn.amount, g_sn.attributes, g_sn.context}, 3, a)) return nullptr;
   if (a[0] == nullptr) {

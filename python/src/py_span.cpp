@@ -466,7 +466,7 @@ void on_exception(SpanObject* sp, PyObject* exc, bool escaped, bool record, bool
   }
 }
 
-bool native_span_parent(PyObject* span, Parent& p) {
+OTLP_MMAP_HOT bool native_span_parent(PyObject* span, Parent& p) {
   if (!is_span(span)) return false;
   SpanObject* sp = as_span(span);
   // An all-zero span (from a disabled tracer) is not a valid parent.

@@ -15,8 +15,8 @@ CmObject* as_cm(PyObject* o) { return reinterpret_cast<CmObject*>(o); }
 
 // A new, unentered context manager; a[0..5]: name, context, kind, attributes, links,
 // start_time (borrowed, nullptr for missing ones).
-PyObject* new_span_cm(TracerObject* t, PyObject* const* a, bool record_exception, bool set_status_on_exception,
-                      bool end_on_exit) {
+OTLP_MMAP_HOT PyObject* new_span_cm(TracerObject* t, PyObject* const* a, bool record_exception,
+                                    bool set_status_on_exception, bool end_on_exit) {
   CmObject* cm = PyObject_GC_New(CmObject, &CmType);
   if (cm == nullptr) return nullptr;
   std::memset(reinterpret_cast<char*>(cm) + sizeof(PyObject), 0, sizeof(CmObject) - sizeof(PyObject));
@@ -35,7 +35,7 @@ PyObject* new_span_cm(TracerObject* t, PyObject* const* a, bool record_exception
   return reinterpret_cast<PyObject*>(cm);
 }
 
-PyObject* cm_enter(PyObject* self, PyObject*) {
+OTLP_MMAP_HOT PyObject* cm_enter(PyObject* self, PyObject*) {
   CmObject* cm = as_cm(self);
   if (cm->span != nullptr) {
     // Entered again while active: hand out the same span (it ends at the outermost exit).
@@ -60,7 +60,7 @@ PyObject* cm_enter(PyObject* self, PyObject*) {
   return span.release();
 }
 
-PyObject* cm_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+OTLP_MMAP_HOT PyObject* cm_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   CmObject* cm = as_cm(self);
   if (cm->span == nullptr) Py_RETURN_FALSE;
   if (--cm->depth > 0) Py_RETURN_FALSE;
@@ -105,7 +105,8 @@ PyMethodDef cm_methods[] = {
 }  // namespace
 
 // Tracer.start_as_current_span: here, with the context manager it makes.
-PyObject* tracer_start_as_current_span(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+OTLP_MMAP_HOT PyObject* tracer_start_as_current_span(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                                     PyObject* kwnames) {
   PyObject* a[9];
   if (!parse_args("start_as_current_span", args, nargs, kwnames, SPAN_ARG_NAMES, 9, a)) return nullptr;
   if (a[0] == nullptr) {

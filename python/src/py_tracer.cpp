@@ -10,7 +10,7 @@ PyTypeObject TracerType{};
 
 TracerObject* as_tracer(PyObject* o) { return reinterpret_cast<TracerObject*>(o); }
 
-PyObject* tracer_start_span(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+OTLP_MMAP_HOT PyObject* tracer_start_span(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* a[9];
   if (!parse_args("start_span", args, nargs, kwnames, SPAN_ARG_NAMES, 8, a)) return nullptr;
   if (a[8] != nullptr) {

@@ -6,7 +6,7 @@ namespace {
 thread_local Scratch t_scratch;
 }  // namespace
 
-ScratchLease::ScratchLease() {
+OTLP_MMAP_HOT ScratchLease::ScratchLease() {
   if (!t_scratch.busy) {
     s_ = &t_scratch;
     s_->busy = true;
@@ -16,7 +16,7 @@ ScratchLease::ScratchLease() {
   }
 }
 
-ScratchLease::~ScratchLease() {
+OTLP_MMAP_HOT ScratchLease::~ScratchLease() {
   // Releasing owned objects may run a __del__ that calls the writer again: the scratch is
   // still busy then, so that call takes a fresh one.
   s_->owned.clear();

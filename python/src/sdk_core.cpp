@@ -169,7 +169,7 @@ void after_fork_child() { g_generation.fetch_add(1, std::memory_order_relaxed); 
 
 }  // namespace
 
-void new_trace_id(uint8_t out[16]) {
+OTLP_MMAP_HOT void new_trace_id(uint8_t out[16]) {
   uint64_t hi, lo;
   do {
     hi = next64();
@@ -179,14 +179,14 @@ void new_trace_id(uint8_t out[16]) {
   store_be64(out + 8, lo);
 }
 
-void new_span_id(uint8_t out[8]) {
+OTLP_MMAP_HOT void new_span_id(uint8_t out[8]) {
   uint64_t v;
   do v = next64();
   while (v == 0);
   store_be64(out, v);
 }
 
-uint64_t now_ns() {
+OTLP_MMAP_HOT uint64_t now_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
@@ -237,7 +237,7 @@ PyObject* be_to_int(const uint8_t* in, int n) {
 
 // ------------------------------------------------------------------ context
 
-PyObject* context_current() {
+OTLP_MMAP_HOT PyObject* context_current() {
   if (g_api.context_var != nullptr) {
     PyObject* v = nullptr;
     if (PyContextVar_Get(g_api.context_var, nullptr, &v) < 0) return nullptr;
@@ -247,7 +247,7 @@ PyObject* context_current() {
   return PyObject_CallNoArgs(g_api.get_current);
 }
 
-PyObject* context_with_span(PyObject* ctx, PyObject* span) {
+OTLP_MMAP_HOT PyObject* context_with_span(PyObject* ctx, PyObject* span) {
   Ref c(PyDict_Type.tp_new(reinterpret_cast<PyTypeObject*>(g_api.context_type), g_api.empty_tuple, nullptr));
   if (!c) return nullptr;
   if (ctx != nullptr && PyDict_Check(ctx) && PyDict_GET_SIZE(ctx) > 0 && PyDict_Merge(c.get(), ctx, 1) < 0) {
@@ -257,12 +257,12 @@ PyObject* context_with_span(PyObject* ctx, PyObject* span) {
   return c.release();
 }
 
-PyObject* context_attach(PyObject* ctx) {
+OTLP_MMAP_HOT PyObject* context_attach(PyObject* ctx) {
   if (g_api.context_var != nullptr) return PyContextVar_Set(g_api.context_var, ctx);
   return PyObject_CallOneArg(g_api.attach, ctx);
 }
 
-void context_detach(PyObject* token) {
+OTLP_MMAP_HOT void context_detach(PyObject* token) {
   if (token == nullptr) return;
   if (g_api.context_var != nullptr) {
     if (PyContextVar_Reset(g_api.context_var, token) < 0) {
@@ -275,7 +275,7 @@ void context_detach(PyObject* token) {
   if (!r) swallow_error("context detach");
 }
 
-PyObject* span_in_context(PyObject* ctx) {
+OTLP_MMAP_HOT PyObject* span_in_context(PyObject* ctx) {
   if (ctx == nullptr || ctx == Py_None) return nullptr;
   if (PyDict_Check(ctx)) {
     PyObject* span = PyDict_GetItemWithError(ctx, g_api.span_key);
@@ -338,7 +338,7 @@ bool parent_from_span_context(PyObject* sc, Parent& p) {
   return true;
 }
 
-void parent_from_context(PyObject* ctx, Parent& p) {
+OTLP_MMAP_HOT void parent_from_context(PyObject* ctx, Parent& p) {
   PyObject* span = span_in_context(ctx);
   if (span == nullptr || span == Py_None) return;
   if (native_span_parent(span, p)) return;
@@ -355,7 +355,8 @@ void parent_from_context(PyObject* ctx, Parent& p) {
   parent_from_span_context(sc.get(), p);
 }
 
-bool current_span_context(PyObject* ctx, SpanContextView& out, SpanContextStorage& storage, bool sampled_only) {
+OTLP_MMAP_HOT bool current_span_context(PyObject* ctx, SpanContextView& out, SpanContextStorage& storage,
+                                        bool sampled_only) {
   Ref owned;
   if (ctx == nullptr || ctx == Py_None) {
     owned = Ref(context_current());
@@ -396,8 +397,8 @@ int64_t intern_str(WriterAccess& w, PyObject* str) {
   return 0;
 }
 
-bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                std::initializer_list<PyObject*> names, Py_ssize_t max_positional, PyObject** out) {
+OTLP_MMAP_HOT bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                              std::initializer_list<PyObject*> names, Py_ssize_t max_positional, PyObject** out) {
   const Py_ssize_t n = static_cast<Py_ssize_t>(names.size());
   for (Py_ssize_t i = 0; i < n; ++i) out[i] = nullptr;
   nargs = PyVectorcall_NARGS(nargs);

@@ -30,7 +30,7 @@ void finalize_link_ids(LinkStore& store) {
 
 // ------------------------------------------------------------------ arguments
 
-std::string_view str_view_or_empty(PyObject* s) {
+OTLP_MMAP_HOT std::string_view str_view_or_empty(PyObject* s) {
   if (s == nullptr || !PyUnicode_Check(s)) return {};
   Py_ssize_t n = 0;
   const char* p = PyUnicode_AsUTF8AndSize(s, &n);
@@ -41,7 +41,7 @@ std::string_view str_view_or_empty(PyObject* s) {
   return {p, static_cast<size_t>(n)};
 }
 
-PyObject* name_arg(PyObject* name) {
+OTLP_MMAP_HOT PyObject* name_arg(PyObject* name) {
   if (name != nullptr && PyUnicode_Check(name)) return new_ref(name);
   PyObject* s = name == nullptr ? nullptr : PyObject_Str(name);
   if (s == nullptr) {
@@ -52,7 +52,7 @@ PyObject* name_arg(PyObject* name) {
   return s;
 }
 
-int kind_index(PyObject* kind) {
+OTLP_MMAP_HOT int kind_index(PyObject* kind) {
   if (kind == nullptr || kind == Py_None) return 0;
   for (int i = 0; i < 5; ++i) {
     if (kind == g_api.span_kinds[i]) return i;
@@ -70,7 +70,7 @@ int kind_index(PyObject* kind) {
   return static_cast<int>(x);
 }
 
-uint64_t time_arg(PyObject* t) {
+OTLP_MMAP_HOT uint64_t time_arg(PyObject* t) {
   if (t == nullptr || t == Py_None) return now_ns();
   if (PyLong_Check(t)) {
     unsigned long long v = PyLong_AsUnsignedLongLong(t);
@@ -125,7 +125,7 @@ void call_processor(SpanObject* sp, bool start, PyObject* context) {
 
 // ------------------------------------------------------------------ span records
 
-SpanEventView span_view(SpanObject* sp, SpanEventType type) {
+OTLP_MMAP_HOT SpanEventView span_view(SpanObject* sp, SpanEventType type) {
   SpanEventView v;
   v.type = type;
   v.scope_ref = sp->scope_ref;
@@ -165,7 +165,7 @@ void write_links(SpanObject* sp, Scratch& s, LinkStore& store) {
   write_record(sp->tracer->w, s, v);
 }
 
-void write_start_links(SpanObject* sp, PyObject* links) {
+OTLP_MMAP_HOT void write_start_links(SpanObject* sp, PyObject* links) {
   if (links == nullptr || links == Py_None) return;
   Ref seq(PySequence_Fast(links, "links must be a sequence"));
   if (!seq) {
@@ -211,7 +211,7 @@ void write_start_links(SpanObject* sp, PyObject* links) {
   write_links(sp, *s, store);
 }
 
-void write_start(SpanObject* sp, PyObject* attributes) {
+OTLP_MMAP_HOT void write_start(SpanObject* sp, PyObject* attributes) {
   TracerObject* t = sp->tracer;
   ScratchLease s;
   SpanEventView v = span_view(sp, SpanEventType::kStart);
@@ -229,7 +229,7 @@ void write_start(SpanObject* sp, PyObject* attributes) {
   write_record(t->w, *s, v);
 }
 
-void write_end(SpanObject* sp) {
+OTLP_MMAP_HOT void write_end(SpanObject* sp) {
   TracerObject* t = sp->tracer;
   if (sp->pending_name != nullptr) {
     SpanEventView v = span_view(sp, SpanEventType::kName);
@@ -400,9 +400,9 @@ void make_kept(SpanObject* sp) {
 
 }  // namespace
 
-PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObject* kind, PyObject* attributes,
-                       PyObject* links, PyObject* start_time, bool record_exception, bool set_status_on_exception,
-                       PyObject** current) {
+OTLP_MMAP_HOT PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObject* kind,
+                                     PyObject* attributes, PyObject* links, PyObject* start_time, bool record_exception,
+                                     bool set_status_on_exception, PyObject** current) {
   Ref ctx;
   if (context == nullptr || context == Py_None) {
     ctx = Ref(context_current());
@@ -481,7 +481,7 @@ PyObject* tracer_start(TracerObject* t, PyObject* name, PyObject* context, PyObj
 
 // ------------------------------------------------------------------ end
 
-void span_end(SpanObject* sp, uint64_t end_time) {
+OTLP_MMAP_HOT void span_end(SpanObject* sp, uint64_t end_time) {
   if (sp->ended) {
     if (sp->recording) warn_once(Warn::kEndedSpan, "Calling end() on an ended span.");
     return;
