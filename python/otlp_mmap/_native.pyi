@@ -75,7 +75,11 @@ class Writer:
         """Call in a forked child (os.register_at_fork) before writing."""
     def record_string(self, s: str) -> int:
         """Dictionary reference of a string entry (0 if the dictionary is full)."""
-    def create_resource(self, attributes: Attributes, schema_url: Optional[str] = None) -> int: ...
+    def create_resource(
+        self, attributes: Attributes, schema_url: Optional[str] = None, *, lenient: bool = False
+    ) -> int:
+        """lenient=True: invalid attributes are dropped and counted (the SDK's counters) instead
+        of raised about."""
     def create_instrumentation_scope(
         self,
         resource_ref: int,
@@ -83,7 +87,10 @@ class Writer:
         version: Optional[str] = None,
         attributes: Attributes = None,
         schema_url: Optional[str] = None,
-    ) -> int: ...
+        *,
+        lenient: bool = False,
+    ) -> int:
+        """lenient=True: invalid attributes are dropped and counted instead of raised about."""
     def create_metric_stream(
         self, scope_ref: int, name: str, description: Optional[str], unit: Optional[str], aggregation: Aggregation
     ) -> int:

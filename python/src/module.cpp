@@ -21,9 +21,13 @@ NB_MODULE(_native, m) {
   py::bind_writer(m);
   py::bind_reader(m);
   // The native half of the OpenTelemetry SDK (otlp_mmap.sdk).
-  py::sdk::init_attrs();
+  py::init_attr_convert();
   py::sdk::bind_sdk_core(m);
-  py::sdk::bind_spans(m);
+  py::sdk::bind_tracer(m);
+  py::sdk::bind_span(m);
+  py::sdk::bind_span_cm(m);
   py::sdk::bind_metrics(m);
-  py::sdk::bind_logs(m);
+  py::sdk::bind_logger(m);
+  py::sdk::bind_log_bridge(m);
+  py::sdk::bind_log_record_factory(m);
 }

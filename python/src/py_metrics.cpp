@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "native_type.hpp"
 #include "sdk_core.hpp"
 
 namespace otlp_mmap::py::sdk {
@@ -29,17 +30,16 @@ struct InstrumentObject {
   bool warned_negative, warned_nonfinite, warned_type;
   PyObject* weakreflist;
 };
+using InstrumentRefs = RefFields<InstrumentObject, &InstrumentObject::writer, &InstrumentObject::name,
+                                 &InstrumentObject::unit, &InstrumentObject::description>;
 
-// Static types, initialised field by field in bind_*().
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-PyTypeObject InstrumentType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject CounterType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject UpDownCounterType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject HistogramType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject GaugeType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-PyTypeObject SinkType = {PyVarObject_HEAD_INIT(nullptr, 0)};
-#pragma GCC diagnostic pop
+// One struct, a type per instrument kind (with a common base type).
+PyTypeObject InstrumentType{};
+PyTypeObject CounterType{};
+PyTypeObject UpDownCounterType{};
+PyTypeObject HistogramType{};
+PyTypeObject GaugeType{};
+PyTypeObject SinkType{};
 
 const char* kind_name(uint8_t k) {
   switch (k) {
@@ -60,7 +60,8 @@ void once(InstrumentObject* in, bool& flag, const char* what) {
 }
 
 // Writes one measurement; never raises.
-void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObject* context, bool check_sign) {
+OTLP_MMAP_HOT void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObject* context,
+                           bool check_sign) {
   if (!in->enabled) return;
   MeasurementView m;
   if (PyLong_Check(amount)) {
@@ -110,14 +111,13 @@ void measure(InstrumentObject* in, PyObject* amount, PyObject* attributes, PyObj
   m.metric_ref = in->metric_ref;
   m.time_unix_nano = now_ns();
   ScratchLease s;
-  uint32_t dropped = 0;
-  m.attributes = convert_attrs(attributes, *s, AttrLimits{}, 0, dropped);
+  m.attributes = convert_attributes(attributes, *s, lenient_any());
   write_record(in->w, *s, m);
   if (PyErr_Occurred()) swallow_error("recording a measurement");
 }
 
-PyObject* call(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* fname,
-               bool check_sign) {
+OTLP_MMAP_HOT PyObject* call(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                             const char* fname, bool check_sign) {
   PyObject* a[3];
   if (!parse_args(fname, args, nargs, kwnames, {g_sn.amount, g_sn.attributes, g_sn.context}, 3, a)) return nullptr;
   if (a[0] == nullptr) {
@@ -152,22 +152,15 @@ PyObject* instrument_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                                    &description)) {
     return nullptr;
   }
-  WriterAccess w;
-  if (!writer_access(writer, w)) {
-    PyErr_SetString(PyExc_TypeError, "writer must be an otlp_mmap._native.Writer");
-    return nullptr;
-  }
   if (!ensure_ready()) return nullptr;
-  InstrumentObject* in = reinterpret_cast<InstrumentObject*>(type->tp_alloc(type, 0));
-  if (in == nullptr) return nullptr;
-  Py_INCREF(writer);
-  in->writer = writer;
-  in->w = w;
+  Ref self(type->tp_alloc(type, 0));
+  if (!self) return nullptr;
+  InstrumentObject* in = reinterpret_cast<InstrumentObject*>(self.get());
+  if (!take_writer(writer, in->writer, in->w)) return nullptr;
   in->metric_ref = ref;
-  Py_INCREF(name);
-  in->name = name;
-  in->unit = unit ? (Py_INCREF(unit), unit) : PyUnicode_FromString("");
-  in->description = description ? (Py_INCREF(description), description) : PyUnicode_FromString("");
+  assign(in->name, name);
+  in->unit = unit ? new_ref(unit) : PyUnicode_FromString("");
+  in->description = description ? new_ref(description) : PyUnicode_FromString("");
   in->enabled = true;
   if (type == &CounterType) {
     in->kind = kCounter;
@@ -180,45 +173,18 @@ PyObject* instrument_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   } else {
     in->kind = kSink;
   }
-  return reinterpret_cast<PyObject*>(in);
-}
-
-void instrument_dealloc(PyObject* self) {
-  InstrumentObject* in = reinterpret_cast<InstrumentObject*>(self);
-  if (in->weakreflist != nullptr) PyObject_ClearWeakRefs(self);
-  Py_XDECREF(in->writer);
-  Py_XDECREF(in->name);
-  Py_XDECREF(in->unit);
-  Py_XDECREF(in->description);
-  Py_TYPE(self)->tp_free(self);
-}
-
-PyObject* set_metric_ref(PyObject* self, PyObject* arg) {
-  long long ref = PyLong_AsLongLong(arg);
-  if (ref == -1 && PyErr_Occurred()) return nullptr;
-  reinterpret_cast<InstrumentObject*>(self)->metric_ref = ref;
-  Py_RETURN_NONE;
-}
-
-PyObject* set_enabled(PyObject* self, PyObject* arg) {
-  int on = PyObject_IsTrue(arg);
-  if (on < 0) return nullptr;
-  reinterpret_cast<InstrumentObject*>(self)->enabled = on != 0;
-  Py_RETURN_NONE;
+  return self.release();
 }
 
 PyObject* get_field(PyObject* self, void* which) {
   InstrumentObject* in = reinterpret_cast<InstrumentObject*>(self);
-  PyObject* v = nullptr;
   switch (reinterpret_cast<intptr_t>(which)) {
-    case 0: v = in->name; break;
-    case 1: v = in->unit; break;
-    case 2: v = in->description; break;
+    case 0: return new_ref(in->name);
+    case 1: return new_ref(in->unit);
+    case 2: return new_ref(in->description);
     case 3: return PyLong_FromLongLong(in->metric_ref);
     default: return PyBool_FromLong(in->enabled);
   }
-  Py_INCREF(v);
-  return v;
 }
 
 PyObject* instrument_repr(PyObject* self) {
@@ -227,8 +193,9 @@ PyObject* instrument_repr(PyObject* self) {
 }
 
 PyMethodDef base_methods[] = {
-    {"_set_metric_ref", set_metric_ref, METH_O, "Writes later measurements to another metric stream (after fork)."},
-    {"_set_enabled", set_enabled, METH_O, "False: measurements are dropped (shutdown)."},
+    {"_set_metric_ref", set_ref<InstrumentObject, &InstrumentObject::metric_ref>, METH_O,
+     "Writes later measurements to another metric stream (after fork)."},
+    {"_set_enabled", set_enabled<InstrumentObject>, METH_O, "False: measurements are dropped (shutdown)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef base_getset[] = {
@@ -239,62 +206,52 @@ PyGetSetDef base_getset[] = {
     {"enabled", get_field, nullptr, "Whether measurements are recorded.", reinterpret_cast<void*>(4)},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
-#define FASTCALL(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f))
-
-PyMethodDef counter_methods[] = {{"add", FASTCALL(counter_add), METH_FASTCALL | METH_KEYWORDS,
+PyMethodDef counter_methods[] = {{"add", fastcall(counter_add), METH_FASTCALL | METH_KEYWORDS,
                                   "add(amount, attributes=None, context=None); amount >= 0"},
                                  {nullptr, nullptr, 0, nullptr}};
 PyMethodDef updown_methods[] = {
-    {"add", FASTCALL(updown_add), METH_FASTCALL | METH_KEYWORDS, "add(amount, attributes=None, context=None)"},
+    {"add", fastcall(updown_add), METH_FASTCALL | METH_KEYWORDS, "add(amount, attributes=None, context=None)"},
     {nullptr, nullptr, 0, nullptr}};
-PyMethodDef histogram_methods[] = {{"record", FASTCALL(histogram_record), METH_FASTCALL | METH_KEYWORDS,
+PyMethodDef histogram_methods[] = {{"record", fastcall(histogram_record), METH_FASTCALL | METH_KEYWORDS,
                                     "record(amount, attributes=None, context=None); amount >= 0"},
                                    {nullptr, nullptr, 0, nullptr}};
 PyMethodDef gauge_methods[] = {
-    {"set", FASTCALL(gauge_set), METH_FASTCALL | METH_KEYWORDS, "set(amount, attributes=None, context=None)"},
+    {"set", fastcall(gauge_set), METH_FASTCALL | METH_KEYWORDS, "set(amount, attributes=None, context=None)"},
     {nullptr, nullptr, 0, nullptr}};
-PyMethodDef sink_methods[] = {{"_record", FASTCALL(sink_record), METH_FASTCALL | METH_KEYWORDS,
+PyMethodDef sink_methods[] = {{"_record", fastcall(sink_record), METH_FASTCALL | METH_KEYWORDS,
                                "_record(amount, attributes=None, context=None): an observation, unchecked sign"},
                               {nullptr, nullptr, 0, nullptr}};
 
-void ready_subtype(nb::module_& m, PyTypeObject& t, const char* name, const char* doc, PyMethodDef* methods) {
-  t.tp_name = name;
-  t.tp_basicsize = sizeof(InstrumentObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = doc;
-  t.tp_base = &InstrumentType;
-  t.tp_new = instrument_new;
-  t.tp_dealloc = instrument_dealloc;
-  t.tp_methods = methods;
-  t.tp_repr = instrument_repr;
-  t.tp_weaklistoffset = offsetof(InstrumentObject, weakreflist);
-  if (PyType_Ready(&t) < 0) throw_current();
-  const char* dot = std::strrchr(name, '.');
-  m.attr(dot ? dot + 1 : name) = nb::borrow(reinterpret_cast<PyObject*>(&t));
+void define_instrument(nb::module_& m, PyTypeObject& t, const char* name, const char* doc, PyMethodDef* methods) {
+  define_type<InstrumentObject, InstrumentRefs>(m, t,
+                                                {.name = name,
+                                                 .doc = doc,
+                                                 .methods = methods,
+                                                 .tp_new = instrument_new,
+                                                 .repr = instrument_repr,
+                                                 .base = &InstrumentType});
 }
 
 }  // namespace
 
 void bind_metrics(nb::module_& m) {
-  InstrumentType.tp_name = "otlp_mmap._native._Instrument";
-  InstrumentType.tp_basicsize = sizeof(InstrumentObject);
-  InstrumentType.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
-  InstrumentType.tp_doc = "Base of the native instruments.";
-  InstrumentType.tp_dealloc = instrument_dealloc;
-  InstrumentType.tp_methods = base_methods;
-  InstrumentType.tp_getset = base_getset;
-  InstrumentType.tp_weaklistoffset = offsetof(InstrumentObject, weakreflist);
-  if (PyType_Ready(&InstrumentType) < 0) throw_current();
-  ready_subtype(m, CounterType, "otlp_mmap._native.Counter", "A monotonic sum (opentelemetry.metrics.Counter).",
-                counter_methods);
-  ready_subtype(m, UpDownCounterType, "otlp_mmap._native.UpDownCounter",
-                "A sum that goes up and down (opentelemetry.metrics.UpDownCounter).", updown_methods);
-  ready_subtype(m, HistogramType, "otlp_mmap._native.Histogram",
-                "A distribution of values (opentelemetry.metrics.Histogram).", histogram_methods);
-  ready_subtype(m, GaugeType, "otlp_mmap._native.Gauge", "A synchronous gauge (opentelemetry.metrics.Gauge).",
-                gauge_methods);
-  ready_subtype(m, SinkType, "otlp_mmap._native.MetricSink", "Writes the observations of an observable instrument.",
-                sink_methods);
+  define_type<InstrumentObject, InstrumentRefs>(m, InstrumentType,
+                                                {.name = "otlp_mmap._native._Instrument",
+                                                 .doc = "Base of the native instruments.",
+                                                 .methods = base_methods,
+                                                 .getset = base_getset,
+                                                 .extra_flags = Py_TPFLAGS_BASETYPE,
+                                                 .in_module = false});
+  define_instrument(m, CounterType, "otlp_mmap._native.Counter", "A monotonic sum (opentelemetry.metrics.Counter).",
+                    counter_methods);
+  define_instrument(m, UpDownCounterType, "otlp_mmap._native.UpDownCounter",
+                    "A sum that goes up and down (opentelemetry.metrics.UpDownCounter).", updown_methods);
+  define_instrument(m, HistogramType, "otlp_mmap._native.Histogram",
+                    "A distribution of values (opentelemetry.metrics.Histogram).", histogram_methods);
+  define_instrument(m, GaugeType, "otlp_mmap._native.Gauge", "A synchronous gauge (opentelemetry.metrics.Gauge).",
+                    gauge_methods);
+  define_instrument(m, SinkType, "otlp_mmap._native.MetricSink", "Writes the observations of an observable instrument.",
+                    sink_methods);
 }
 
 }  // namespace otlp_mmap::py::sdk

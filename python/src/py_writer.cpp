@@ -35,12 +35,13 @@ class PyWriter {
     return keys_.get(*w_, s.ptr(), utf8, nullptr);
   }
 
-  int64_t create_resource(nb::handle attributes, nb::handle schema_url) {
+  // lenient: bad attributes are dropped and counted (the SDK's providers), not raised about.
+  int64_t create_resource(nb::handle attributes, nb::handle schema_url, bool lenient) {
     ScratchLease s;
-    PyObject* d = as_dict(attributes.ptr(), *s, "attributes");
+    PyObject* d = lenient ? attributes.ptr() : as_dict(attributes.ptr(), *s, "attributes");
     ResourceView r;
     r.schema_url = optional_str_arg(schema_url, "schema_url");
-    r.attributes = convert_attributes(d, *s);
+    r.attributes = convert_attributes(d, *s, lenient ? kLenientAttributes : kStrictAttributes);
     if (!keys_.resolve(*w_, *s)) return 0;
     int64_t ref = w_->create_resource(r);
     keys_.remember(*s);
@@ -48,15 +49,15 @@ class PyWriter {
   }
 
   int64_t create_scope(nb::handle resource_ref, nb::handle name, nb::handle version, nb::handle attributes,
-                       nb::handle schema_url) {
+                       nb::handle schema_url, bool lenient) {
     ScratchLease s;
-    PyObject* d = as_dict(attributes.ptr(), *s, "attributes");
+    PyObject* d = lenient ? attributes.ptr() : as_dict(attributes.ptr(), *s, "attributes");
     ScopeView v;
     v.resource_ref = int64_arg(resource_ref, "resource_ref");
     std::string_view name_utf8 = str_arg(name, "name");
     std::string_view version_utf8 = optional_str_arg(version, "version");
     v.schema_url = optional_str_arg(schema_url, "schema_url");
-    v.attributes = convert_attributes(d, *s);
+    v.attributes = convert_attributes(d, *s, lenient ? kLenientAttributes : kStrictAttributes);
     if (!keys_.resolve(*w_, *s)) return 0;
     v.name_ref = keys_.get(*w_, name.ptr(), name_utf8, &*s);
     if (v.name_ref == 0) return 0;
@@ -102,7 +103,7 @@ class PyWriter {
     } else {
       throw_py(PyExc_TypeError, "value must be an int or a float, not %.100s", Py_TYPE(v)->tp_name);
     }
-    m.attributes = convert_attributes(d, *s);
+    m.attributes = convert_attributes(d, *s, kStrictAttributes);
     return finish(*s, [&] { return w_->write(m); });
   }
 
@@ -123,10 +124,10 @@ class PyWriter {
     e.dropped_attributes_count = uint32_arg(dropped_attributes_count, "dropped_attributes_count");
     AnyValueView body_view;
     if (b != nullptr) {
-      body_view = convert_body(b, *s);
+      convert_body(b, *s, kStrictBody, body_view);
       e.body = &body_view;
     }
-    e.attributes = convert_attributes(d, *s);
+    e.attributes = convert_attributes(d, *s, kStrictAttributes);
     return finish(*s, [&] { return w_->write(e); });
   }
 
@@ -142,7 +143,7 @@ class PyWriter {
     v.kind = static_cast<int32_t>(int_arg(kind, 0, 5, "kind (SpanKind)"));
     v.start_time_unix_nano = uint64_arg(start_time_unix_nano, "start_time_unix_nano");
     v.trace_state = optional_str_arg(trace_state, "trace_state");
-    v.attributes = convert_attributes(d, *s);
+    v.attributes = convert_attributes(d, *s, kStrictAttributes);
     return finish(*s, [&] { return w_->write(v); });
   }
 
@@ -176,7 +177,7 @@ class PyWriter {
     ScratchLease s;
     PyObject* d = as_dict(attributes.ptr(), *s, "attributes");
     SpanEventView v = span_event(SpanEventType::kAttributes, scope_ref, trace_id, span_id);
-    v.attributes = convert_attributes(d, *s);
+    v.attributes = convert_attributes(d, *s, kStrictAttributes);
     if (v.attributes.empty()) return true;  // nothing to record
     return finish(*s, [&] { return w_->write(v); });
   }
@@ -198,7 +199,7 @@ class PyWriter {
     v.name = str_arg(name, "name");
     v.event_time_unix_nano = uint64_arg(time_unix_nano, "time_unix_nano");
     v.dropped_attributes_count = uint32_arg(dropped_attributes_count, "dropped_attributes_count");
-    v.attributes = convert_attributes(d, *s);
+    v.attributes = convert_attributes(d, *s, kStrictAttributes);
     return finish(*s, [&] { return w_->write(v); });
   }
 
@@ -487,10 +488,14 @@ void bind_writer(nb::module_& m) {
       .def("record_string", &PyWriter::record_string, "s"_a.none(),
            "Dictionary reference of a string entry (the same string, the same reference); 0: dictionary full.")
       .def("create_resource", &PyWriter::create_resource, "attributes"_a.none(), "schema_url"_a.none() = nb::none(),
-           "Dictionary reference of a Resource (attribute order does not matter); 0: dictionary full.")
+           nb::kw_only(), "lenient"_a = false,
+           "Dictionary reference of a Resource (attribute order does not matter); 0: dictionary full. "
+           "lenient=True: invalid attributes are dropped and counted instead of raised about.")
       .def("create_instrumentation_scope", &PyWriter::create_scope, "resource_ref"_a.none(), "name"_a.none(),
            "version"_a.none() = nb::none(), "attributes"_a.none() = nb::none(), "schema_url"_a.none() = nb::none(),
-           "Dictionary reference of an InstrumentationScope; 0: dictionary full.")
+           nb::kw_only(), "lenient"_a = false,
+           "Dictionary reference of an InstrumentationScope; 0: dictionary full. lenient=True: invalid "
+           "attributes are dropped and counted instead of raised about.")
       .def("create_metric_stream", &PyWriter::create_metric_stream, "scope_ref"_a.none(), "name"_a.none(),
            "description"_a.none(), "unit"_a.none(), "aggregation"_a.none(),
            "Dictionary reference of a metric stream. aggregation has one key: gauge, sum, histogram or exp_histogram "

@@ -4,8 +4,8 @@
 
 #include <Python.h>
 
+#include "key_cache.hpp"
 #include "otlp_mmap/writer.hpp"
-#include "to_views.hpp"
 
 namespace otlp_mmap::py {
 

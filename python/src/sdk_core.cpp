@@ -36,58 +36,66 @@ bool ensure_ready() {
 
 namespace {
 
-void emit_warning(PyObject* message) {
-  if (message == nullptr) {
+void emit_warning(Ref message) {
+  if (!message) {
     PyErr_Clear();
     return;
   }
   if (g_api.warn != nullptr) {
-    PyObject* r = PyObject_CallOneArg(g_api.warn, message);
-    if (r == nullptr) PyErr_Clear();
-    Py_XDECREF(r);
+    Ref r(PyObject_CallOneArg(g_api.warn, message.get()));
+    if (!r) PyErr_Clear();
   }
-  Py_DECREF(message);
+}
+
+// Keeps the Python error that is set (if any) across a call that may set or clear one.
+class ErrorKept {
+ public:
+  ErrorKept() { PyErr_Fetch(&type_, &value_, &tb_); }
+  ~ErrorKept() { PyErr_Restore(type_, value_, tb_); }
+  ErrorKept(const ErrorKept&) = delete;
+  ErrorKept& operator=(const ErrorKept&) = delete;
+
+ private:
+  PyObject *type_, *value_, *tb_;
+};
+
+// The exception that is set, normalised and cleared (empty when none is set).
+Ref take_error() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  Ref t(type), b(tb);
+  return Ref(value);
 }
 
 }  // namespace
 
 void warn_once(Warn kind, const char* format, ...) {
   if (g_warned[static_cast<int>(kind)].exchange(true, std::memory_order_relaxed)) return;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorKept kept;
   va_list args;
   va_start(args, format);
-  PyObject* message = PyUnicode_FromFormatV(format, args);
+  Ref message(PyUnicode_FromFormatV(format, args));
   va_end(args);
-  emit_warning(message);
-  PyErr_Restore(type, value, tb);
+  emit_warning(std::move(message));
 }
 
 void warn(const char* format, ...) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
+  ErrorKept kept;
   va_list args;
   va_start(args, format);
-  PyObject* message = PyUnicode_FromFormatV(format, args);
+  Ref message(PyUnicode_FromFormatV(format, args));
   va_end(args);
-  emit_warning(message);
-  PyErr_Restore(type, value, tb);
+  emit_warning(std::move(message));
 }
 
 void swallow_error(const char* where) {
   g_counters.internal_errors.fetch_add(1, std::memory_order_relaxed);
   if (!PyErr_Occurred()) return;
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  PyErr_NormalizeException(&type, &value, &tb);
+  Ref value = take_error();
   if (!g_warned[static_cast<int>(Warn::kInternal)].exchange(true, std::memory_order_relaxed)) {
-    PyObject* message = PyUnicode_FromFormat("otlp_mmap: error ignored in %s: %R", where, value ? value : Py_None);
-    if (message == nullptr) PyErr_Clear();
-    emit_warning(message);
+    emit_warning(Ref(PyUnicode_FromFormat("otlp_mmap: error ignored in %s: %R", where, value ? value.get() : Py_None)));
   }
-  Py_XDECREF(type);
-  Py_XDECREF(value);
-  Py_XDECREF(tb);
 }
 
 // ------------------------------------------------------------------ ids and time
@@ -161,7 +169,7 @@ void after_fork_child() { g_generation.fetch_add(1, std::memory_order_relaxed); 
 
 }  // namespace
 
-void new_trace_id(uint8_t out[16]) {
+OTLP_MMAP_HOT void new_trace_id(uint8_t out[16]) {
   uint64_t hi, lo;
   do {
     hi = next64();
@@ -171,14 +179,14 @@ void new_trace_id(uint8_t out[16]) {
   store_be64(out + 8, lo);
 }
 
-void new_span_id(uint8_t out[8]) {
+OTLP_MMAP_HOT void new_span_id(uint8_t out[8]) {
   uint64_t v;
   do v = next64();
   while (v == 0);
   store_be64(out, v);
 }
 
-uint64_t now_ns() {
+OTLP_MMAP_HOT uint64_t now_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
@@ -202,10 +210,9 @@ bool int_to_be(PyObject* v, uint8_t* out, int n) {
   // 16 bytes: the high half first (checks the range), then the low half.
   static PyObject* sixty_four = PyLong_FromLong(64);
   if (sixty_four == nullptr) return false;
-  PyObject* hi_obj = PyNumber_Rshift(v, sixty_four);
-  if (hi_obj == nullptr) return false;
-  unsigned long long hi = PyLong_AsUnsignedLongLong(hi_obj);
-  Py_DECREF(hi_obj);
+  Ref hi_obj(PyNumber_Rshift(v, sixty_four));
+  if (!hi_obj) return false;
+  unsigned long long hi = PyLong_AsUnsignedLongLong(hi_obj.get());
   if (hi == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return false;
   unsigned long long lo = PyLong_AsUnsignedLongLongMask(v);
   if (lo == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return false;
@@ -218,26 +225,19 @@ PyObject* be_to_int(const uint8_t* in, int n) {
   if (n == 8) return PyLong_FromUnsignedLongLong(load_be64(in));
   const uint64_t hi = load_be64(in), lo = load_be64(in + 8);
   if (hi == 0) return PyLong_FromUnsignedLongLong(lo);
-  PyObject* h = PyLong_FromUnsignedLongLong(hi);
-  if (h == nullptr) return nullptr;
+  Ref h(PyLong_FromUnsignedLongLong(hi));
+  if (!h) return nullptr;
   static PyObject* sixty_four = PyLong_FromLong(64);
-  PyObject* shifted = PyNumber_Lshift(h, sixty_four);
-  Py_DECREF(h);
-  if (shifted == nullptr) return nullptr;
-  PyObject* l = PyLong_FromUnsignedLongLong(lo);
-  if (l == nullptr) {
-    Py_DECREF(shifted);
-    return nullptr;
-  }
-  PyObject* r = PyNumber_Or(shifted, l);
-  Py_DECREF(shifted);
-  Py_DECREF(l);
-  return r;
+  Ref shifted(PyNumber_Lshift(h.get(), sixty_four));
+  if (!shifted) return nullptr;
+  Ref l(PyLong_FromUnsignedLongLong(lo));
+  if (!l) return nullptr;
+  return PyNumber_Or(shifted.get(), l.get());
 }
 
 // ------------------------------------------------------------------ context
 
-PyObject* context_current() {
+OTLP_MMAP_HOT PyObject* context_current() {
   if (g_api.context_var != nullptr) {
     PyObject* v = nullptr;
     if (PyContextVar_Get(g_api.context_var, nullptr, &v) < 0) return nullptr;
@@ -247,45 +247,35 @@ PyObject* context_current() {
   return PyObject_CallNoArgs(g_api.get_current);
 }
 
-PyObject* context_with_span(PyObject* ctx, PyObject* span) {
-  PyObject* c = PyDict_Type.tp_new(reinterpret_cast<PyTypeObject*>(g_api.context_type), g_api.empty_tuple, nullptr);
-  if (c == nullptr) return nullptr;
-  if (ctx != nullptr && PyDict_Check(ctx) && PyDict_GET_SIZE(ctx) > 0 && PyDict_Merge(c, ctx, 1) < 0) {
-    Py_DECREF(c);
+OTLP_MMAP_HOT PyObject* context_with_span(PyObject* ctx, PyObject* span) {
+  Ref c(PyDict_Type.tp_new(reinterpret_cast<PyTypeObject*>(g_api.context_type), g_api.empty_tuple, nullptr));
+  if (!c) return nullptr;
+  if (ctx != nullptr && PyDict_Check(ctx) && PyDict_GET_SIZE(ctx) > 0 && PyDict_Merge(c.get(), ctx, 1) < 0) {
     return nullptr;
   }
-  if (PyDict_SetItem(c, g_api.span_key, span) < 0) {
-    Py_DECREF(c);
-    return nullptr;
-  }
-  return c;
+  if (PyDict_SetItem(c.get(), g_api.span_key, span) < 0) return nullptr;
+  return c.release();
 }
 
-PyObject* context_attach(PyObject* ctx) {
+OTLP_MMAP_HOT PyObject* context_attach(PyObject* ctx) {
   if (g_api.context_var != nullptr) return PyContextVar_Set(g_api.context_var, ctx);
   return PyObject_CallOneArg(g_api.attach, ctx);
 }
 
-void context_detach(PyObject* token) {
+OTLP_MMAP_HOT void context_detach(PyObject* token) {
   if (token == nullptr) return;
   if (g_api.context_var != nullptr) {
     if (PyContextVar_Reset(g_api.context_var, token) < 0) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyErr_NormalizeException(&type, &value, &tb);
-      warn_once(Warn::kDetach, "Failed to detach context: %R", value ? value : Py_None);
-      Py_XDECREF(type);
-      Py_XDECREF(value);
-      Py_XDECREF(tb);
+      Ref value = take_error();
+      warn_once(Warn::kDetach, "Failed to detach context: %R", value ? value.get() : Py_None);
     }
     return;
   }
-  PyObject* r = PyObject_CallOneArg(g_api.detach, token);
-  if (r == nullptr) swallow_error("context detach");
-  Py_XDECREF(r);
+  Ref r(PyObject_CallOneArg(g_api.detach, token));
+  if (!r) swallow_error("context detach");
 }
 
-PyObject* span_in_context(PyObject* ctx) {
+OTLP_MMAP_HOT PyObject* span_in_context(PyObject* ctx) {
   if (ctx == nullptr || ctx == Py_None) return nullptr;
   if (PyDict_Check(ctx)) {
     PyObject* span = PyDict_GetItemWithError(ctx, g_api.span_key);
@@ -302,16 +292,13 @@ PyObject* trace_state_header(PyObject* ts) {
     PyErr_Clear();
     return nullptr;
   }
-  PyObject* h = PyObject_CallMethodNoArgs(ts, g_sn.to_header);
-  if (h == nullptr) {
+  Ref h(PyObject_CallMethodNoArgs(ts, g_sn.to_header));
+  if (!h) {
     swallow_error("TraceState.to_header");
     return nullptr;
   }
-  if (!PyUnicode_Check(h) || PyUnicode_GET_LENGTH(h) == 0) {
-    Py_DECREF(h);
-    return nullptr;
-  }
-  return h;
+  if (!PyUnicode_Check(h.get()) || PyUnicode_GET_LENGTH(h.get()) == 0) return nullptr;
+  return h.release();
 }
 
 bool parent_from_span_context(PyObject* sc, Parent& p) {
@@ -345,14 +332,13 @@ bool parent_from_span_context(PyObject* sc, Parent& p) {
   p.flags = static_cast<uint8_t>(flags & 0xff);
   PyObject* ts = PyTuple_GET_ITEM(sc, 4);
   if (ts != Py_None && ts != g_api.default_trace_state) {
-    Py_INCREF(ts);
-    Py_XSETREF(p.trace_state, ts);
-    Py_XSETREF(p.ts_header, trace_state_header(ts));
+    p.trace_state = Ref::borrow(ts);
+    p.ts_header = Ref(trace_state_header(ts));
   }
   return true;
 }
 
-void parent_from_context(PyObject* ctx, Parent& p) {
+OTLP_MMAP_HOT void parent_from_context(PyObject* ctx, Parent& p) {
   PyObject* span = span_in_context(ctx);
   if (span == nullptr || span == Py_None) return;
   if (native_span_parent(span, p)) return;
@@ -361,28 +347,27 @@ void parent_from_context(PyObject* ctx, Parent& p) {
     PyErr_Clear();
     return;
   }
-  PyObject* sc = PyObject_CallMethodNoArgs(span, g_sn.get_span_context);
-  if (sc == nullptr) {
+  Ref sc(PyObject_CallMethodNoArgs(span, g_sn.get_span_context));
+  if (!sc) {
     swallow_error("get_span_context of the parent span");
     return;
   }
-  parent_from_span_context(sc, p);
-  Py_DECREF(sc);
+  parent_from_span_context(sc.get(), p);
 }
 
-bool current_span_context(PyObject* ctx, SpanContextView& out, SpanContextStorage& storage, bool sampled_only) {
-  PyObject* owned = nullptr;
+OTLP_MMAP_HOT bool current_span_context(PyObject* ctx, SpanContextView& out, SpanContextStorage& storage,
+                                        bool sampled_only) {
+  Ref owned;
   if (ctx == nullptr || ctx == Py_None) {
-    owned = context_current();
-    if (owned == nullptr) {
+    owned = Ref(context_current());
+    if (!owned) {
       PyErr_Clear();
       return false;
     }
-    ctx = owned;
+    ctx = owned.get();
   }
   Parent p;
   parent_from_context(ctx, p);
-  Py_XDECREF(owned);
   if (!p.valid || (sampled_only && (p.flags & 1) == 0)) return false;
   std::memcpy(storage.trace_id, p.trace_id, 16);
   std::memcpy(storage.span_id, p.span_id, 8);
@@ -412,8 +397,8 @@ int64_t intern_str(WriterAccess& w, PyObject* str) {
   return 0;
 }
 
-bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                std::initializer_list<PyObject*> names, Py_ssize_t max_positional, PyObject** out) {
+OTLP_MMAP_HOT bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                              std::initializer_list<PyObject*> names, Py_ssize_t max_positional, PyObject** out) {
   const Py_ssize_t n = static_cast<Py_ssize_t>(names.size());
   for (Py_ssize_t i = 0; i < n; ++i) out[i] = nullptr;
   nargs = PyVectorcall_NARGS(nargs);
@@ -471,11 +456,7 @@ int truthy(PyObject* v, bool dflt) {
 
 namespace {
 
-PyObject* own(nb::handle h) {
-  PyObject* o = h.ptr();
-  Py_INCREF(o);
-  return o;
-}
+PyObject* own(nb::handle h) { return new_ref(h.ptr()); }
 
 PyObject* required(nb::kwargs& kw, const char* name) {
   if (!kw.contains(name)) throw_py(PyExc_ValueError, "_sdk_init: missing %s", name);
@@ -521,8 +502,7 @@ void sdk_init(nb::kwargs kw) {
   a.decorate = required(kw, "decorate");
   a.log_exc_attributes = required(kw, "log_exc_attributes");
   a.empty_tuple = PyTuple_New(0);
-  a.invalid = PyObject_CallNoArgs(reinterpret_cast<PyObject*>(&PyBaseObject_Type));
-  if (a.empty_tuple == nullptr || a.invalid == nullptr) throw_current();
+  if (a.empty_tuple == nullptr) throw_current();
   a.exemplar_filter = g_api.exemplar_filter;
   a.ready = true;
   g_api = a;  // references held for the life of the process

@@ -7,8 +7,6 @@
 //  * ids (a per-thread xoshiro256** generator seeded from getrandom, reseeded after fork)
 //    and the clock;
 //  * the current context, attaching and detaching it, and the parent span in a context;
-//  * lenient attribute conversion with limits: a bad key or value is dropped, counted and
-//    warned about once through the `logging` module, never raised;
 //  * one-time warnings and the SDK's loss counters.
 //
 // Everything here runs with the GIL held; the GIL is what makes the SDK objects thread-safe.
@@ -20,7 +18,9 @@
 #include <cstdint>
 #include <span>
 
+#include "attr_convert.hpp"
 #include "common.hpp"
+#include "py_ref.hpp"
 #include "py_writer.hpp"
 #include "to_views.hpp"
 
@@ -53,7 +53,6 @@ struct Api {
   PyObject* decorate = nullptr;
   PyObject* log_exc_attributes = nullptr;
   PyObject* empty_tuple = nullptr;
-  PyObject* invalid = nullptr;  // sentinel for values that cannot be converted
   // Exemplar filter of measurements: 0 always_off, 1 always_on, 2 trace_based (default).
   int exemplar_filter = 2;
 };
@@ -95,6 +94,7 @@ enum class Warn : int {
   kInternal,
   kSampler,
   kBadLink,
+  kIdGenerator,
   kCount
 };
 // Logs `message` (printf format) through otlp_mmap.sdk's logger the first time `kind` occurs.
@@ -148,16 +148,9 @@ struct Parent {
   bool remote = false;
   uint8_t trace_id[16] = {};
   uint8_t span_id[8] = {};
-  uint8_t flags = 0;                // W3C trace flags
-  PyObject* trace_state = nullptr;  // owned TraceState, nullptr: default
-  PyObject* ts_header = nullptr;    // owned str, nullptr: empty
-  Parent() = default;
-  Parent(const Parent&) = delete;
-  Parent& operator=(const Parent&) = delete;
-  ~Parent() {
-    Py_XDECREF(trace_state);
-    Py_XDECREF(ts_header);
-  }
+  uint8_t flags = 0;  // W3C trace flags
+  Ref trace_state;    // TraceState, empty: default
+  Ref ts_header;      // str, empty: no trace state
 };
 
 // The span stored in `ctx` (borrowed), or nullptr. Never sets an error.
@@ -172,10 +165,6 @@ PyObject* trace_state_header(PyObject* trace_state);
 
 // Hook for py_span.cpp: fills `p` when `span` is one of our native spans.
 bool native_span_parent(PyObject* span, Parent& p);
-// Hook for py_span.cpp: the span context view of a native span for exemplars and logs
-// (false when `span` is not native). `sampled` tells whether its sampled flag is set.
-bool native_span_context(PyObject* span, SpanContextView& out, bool& sampled);
-
 // The span context of the current span (or of the span in `ctx`) as a view into `storage`;
 // false when there is none or it is invalid. `sampled_only`: only a sampled span counts.
 struct SpanContextStorage {
@@ -184,53 +173,7 @@ struct SpanContextStorage {
 };
 bool current_span_context(PyObject* ctx, SpanContextView& out, SpanContextStorage& storage, bool sampled_only);
 
-// ------------------------------------------------------------------ attributes
-
-// A small set of str objects compared by identity (interned names), for skipping the
-// standard attributes of logging.LogRecord without hashing.
-class PtrSet {
- public:
-  // Interns and adds every str of `set` (a set or frozenset); `set` stays the reference for
-  // keys that are equal but not identical.
-  void assign(PyObject* set);
-  bool contains(PyObject* key) const {
-    if (set_ == nullptr) return false;
-    size_t i = (reinterpret_cast<uintptr_t>(key) >> 4) & (kSlots - 1);
-    for (size_t n = 0; n < kSlots; ++n, i = (i + 1) & (kSlots - 1)) {
-      if (slots_[i] == key) return true;
-      if (slots_[i] == nullptr) break;
-    }
-    int r = PySet_Contains(set_, key);
-    if (r < 0) PyErr_Clear();
-    return r == 1;
-  }
-
- private:
-  static constexpr size_t kSlots = 128;
-  PyObject* slots_[kSlots] = {};
-  PyObject* set_ = nullptr;  // borrowed: the owner keeps the set alive
-};
-
-struct AttrLimits {
-  int64_t max_count = -1;  // -1: unlimited
-  int64_t max_len = -1;    // longest string value in characters; -1: unlimited
-};
-
-// Converts attributes (a dict, any mapping, or None/nullptr) into views kept in `s`. Bad keys
-// and values are dropped and counted in `dropped` (and in the SDK counters); so are items
-// beyond `max_count - already`. Never leaves an error set.
-// Keys found in `skip` are left out silently.
-std::span<const KeyValueView> convert_attrs(PyObject* attrs, Scratch& s, const AttrLimits& lim, int64_t already,
-                                            uint32_t& dropped, const PtrSet* skip = nullptr);
-
-// Checks one attribute value as Span.set_attribute receives it and returns what to keep
-// (a new reference: the value itself, or a normalised copy - lists become tuples), or
-// nullptr (no error set) when it cannot be converted.
-PyObject* clean_value(PyObject* value);
-
-// A lenient log body: AnyValue views of `body`; unsupported values are converted with str().
-// False (no error set) if nothing could be made of it.
-bool convert_body_lenient(PyObject* body, Scratch& s, AnyValueView& out, int64_t max_len);
+// ------------------------------------------------------------------ records
 
 // Writes a record through a writer: resolves keys, writes, remembers new keys. Counts a
 // record that was not written.
@@ -260,13 +203,14 @@ bool parse_args(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyOb
 // Truthiness of an optional argument (nullptr: `dflt`); -1 with an error set.
 int truthy(PyObject* v, bool dflt);
 
-// Imports what attribute conversion needs (collections.abc.Sequence); at module init.
-void init_attrs();
-
 // Registration with the module.
 void bind_sdk_core(nb::module_& m);
-void bind_spans(nb::module_& m);
+void bind_tracer(nb::module_& m);
+void bind_span(nb::module_& m);
+void bind_span_cm(nb::module_& m);
 void bind_metrics(nb::module_& m);
-void bind_logs(nb::module_& m);
+void bind_logger(nb::module_& m);
+void bind_log_bridge(nb::module_& m);
+void bind_log_record_factory(nb::module_& m);
 
 }  // namespace otlp_mmap::py::sdk

@@ -51,6 +51,36 @@ def test_resource_round_trip_and_order_independence(writer, reader):
     assert reader.read_resource(empty) == {"attributes": {}, "dropped_attributes_count": 0, "schema_url": ""}
 
 
+def test_lenient_resource_and_scope_drop_bad_attributes_and_count_them(writer, reader):
+    """lenient=True (the SDK's providers): each attribute the strict call would raise about is
+    dropped alone and counted; the others are written as the strict call writes them."""
+    from collections import OrderedDict
+
+    from otlp_mmap import _native
+
+    good = {"ok": 1, "tags": ["a", "b"], "blob": bytearray(b"\x01"), "": "empty key is valid strictly"}
+    bad = {
+        "object": object(),
+        "big": 2**64,
+        "mixed": [1, "a"],
+        "nested": [[1]],
+        "surrogate": "\udc80",
+        "none": None,
+        "dict": {"a": 1},
+        7: "int key",
+    }
+    before = _native._sdk_counters()["invalid_attributes"]
+    ref = writer.create_resource(OrderedDict({**good, **bad}), lenient=True)
+    expected = {"ok": 1, "tags": ["a", "b"], "blob": b"\x01"}  # the empty key too: the SDK's rule
+    assert reader.read_resource(ref)["attributes"] == expected
+    assert _native._sdk_counters()["invalid_attributes"] - before == len(bad) + 1
+    scope = writer.create_instrumentation_scope(ref, "lib", None, {"k": "v", "bad": object()}, lenient=True)
+    assert reader.read_scope(scope)["attributes"] == {"k": "v"}
+    assert writer.create_resource("not a mapping", lenient=True) == writer.create_resource({})
+    with pytest.raises(TypeError):
+        writer.create_resource({"object": object()})  # strict by default
+
+
 def test_scope_round_trip(writer, reader):
     resource = writer.create_resource({"service.name": "svc"})
     scope = writer.create_instrumentation_scope(

@@ -399,51 +399,6 @@ def test_opentelemetry_instrument_traces_exporter_console_warns(path: str) -> No
     assert [s["name"] for s in read_all(path)["spans"] if s["type"] == "start"] == ["via-instrument"]
 
 
-# ---------------------------------------------------------------------------- id generators
-
-
-def test_id_generator_random_is_accepted_quietly(
-    path: str, monkeypatch: pytest.MonkeyPatch, warnings_of_sdk: pytest.LogCaptureFixture
-) -> None:
-    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-
-    monkeypatch.setenv("OTEL_PYTHON_ID_GENERATOR", "random")
-    generator = RandomIdGenerator()
-    provider = sdk.TracerProvider(path, id_generator=generator, shutdown_on_exit=False)
-    assert provider.id_generator is generator
-    span = provider.get_tracer("t").start_span("s")
-    assert span.get_span_context().trace_id != 0 and span.get_span_context().span_id != 0
-    span.end()
-    provider.shutdown()
-    assert not [r for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
-
-
-def test_unsupported_id_generators_warn_once_and_use_random_ids(
-    path: str, monkeypatch: pytest.MonkeyPatch, warnings_of_sdk: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("OTEL_PYTHON_ID_GENERATOR", "bogus")
-    for _ in range(2):
-        sdk.TracerProvider(path, shutdown_on_exit=False).shutdown()
-
-    class Sequential:
-        def generate_span_id(self) -> int:
-            return 1
-
-        def generate_trace_id(self) -> int:
-            return 1
-
-    provider = sdk.TracerProvider(path, id_generator=Sequential(), shutdown_on_exit=False)
-    sdk.TracerProvider(path, id_generator=Sequential(), shutdown_on_exit=False).shutdown()
-    span = provider.get_tracer("t").start_span("s")
-    assert span.get_span_context().trace_id != 1  # random, not the generator's
-    span.end()
-    provider.shutdown()
-    warned = [r.getMessage() for r in warnings_of_sdk.records if r.levelno >= logging.WARNING]
-    assert len(warned) == 2, warned
-    assert "OTEL_PYTHON_ID_GENERATOR='bogus'" in warned[0]
-    assert "Sequential" in warned[1] and "not supported" in warned[1]
-
-
 def test_any_native_failure_while_opening_is_a_warning(
     path: str, monkeypatch: pytest.MonkeyPatch, warnings_of_sdk: pytest.LogCaptureFixture
 ) -> None:

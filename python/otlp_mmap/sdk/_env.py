@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 _logger = logging.getLogger("otlp_mmap.sdk")
 
@@ -63,6 +63,17 @@ def strict(value: Optional[bool] = None, environ: Optional[Mapping[str, str]] = 
     if value is not None:
         return bool(value)
     return flag(OTLP_MMAP_STRICT, environ)
+
+
+def entry_points(group: str, name: Optional[str] = None) -> List[Any]:
+    """The installed entry points of `group` (only those called `name` when given)."""
+    try:
+        from opentelemetry.util._importlib_metadata import entry_points as found  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        from importlib.metadata import entry_points as found  # type: ignore[assignment]  # noqa: PLC0415
+    if name is None:
+        return list(found(group=group))
+    return list(found(group=group, name=name))
 
 
 _warned: "set[str]" = set()

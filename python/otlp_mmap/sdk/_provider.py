@@ -23,7 +23,6 @@ from otlp_mmap.sdk import _env
 from otlp_mmap.sdk.resources import (
     Resource,
     build_resource_attributes,
-    clean_attributes,
     process_attributes,
     resource_like,
 )
@@ -378,7 +377,7 @@ class ProviderBase:
     def _create_resource(self) -> int:
         assert self._writer is not None
         try:
-            ref = self._writer.create_resource(clean_attributes(self._resource.attributes), self._schema_url)
+            ref = self._writer.create_resource(self._resource.attributes, self._schema_url, lenient=True)
         except (TypeError, ValueError) as exc:
             _logger.warning("otlp_mmap: resource attributes rejected (%s); writing an empty resource", exc)
             ref = self._writer.create_resource({}, self._schema_url)
@@ -402,7 +401,7 @@ class ProviderBase:
         name, version, schema_url = text(name) or "", text(version), text(schema_url)
         try:
             ref = self._writer.create_instrumentation_scope(
-                self._resource_ref, name, version, clean_attributes(attributes), schema_url
+                self._resource_ref, name, version, attributes, schema_url, lenient=True
             )
         except (TypeError, ValueError) as exc:
             _logger.warning("otlp_mmap: scope %r rejected (%s)", name, exc)

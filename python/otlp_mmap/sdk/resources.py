@@ -201,13 +201,7 @@ def detector_names(environ: Optional[Mapping[str, str]] = None) -> List[str]:
 
 
 def _entry_points(name: Optional[str] = None) -> List[Any]:
-    try:
-        from opentelemetry.util._importlib_metadata import entry_points  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        from importlib.metadata import entry_points  # type: ignore[assignment]  # noqa: PLC0415
-    if name is None:
-        return list(entry_points(group=DETECTOR_GROUP))
-    return list(entry_points(group=DETECTOR_GROUP, name=name))
+    return _env.entry_points(DETECTOR_GROUP, name)
 
 
 def _run_with_timeout(function: Any, timeout: float) -> Tuple[bool, Any]:
@@ -356,33 +350,4 @@ def build_resource_attributes(
         result["service.name"] = service_name
     if not result.get("service.name"):
         result["service.name"] = DEFAULT_SERVICE_NAME
-    return result
-
-
-def clean_attributes(attributes: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """Attributes the writer accepts for resources and scopes: str keys; scalar or
-    homogeneous-list values. Anything else is dropped with a warning."""
-    result: Dict[str, Any] = {}
-    if not attributes:
-        return result
-    try:
-        items = list(dict(attributes).items())
-    except Exception:  # pylint: disable=broad-except
-        _logger.warning("scope or resource attributes must be a mapping; ignored")
-        return result
-    for key, value in items:
-        if not isinstance(key, str) or not key:
-            _logger.warning("invalid attribute key %r dropped", key)
-            continue
-        if isinstance(value, (str, bool, int, float, bytes)):
-            if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-                _logger.warning("attribute %r: int out of 64-bit range dropped", key)
-                continue
-            result[key] = value
-        elif isinstance(value, (list, tuple)) and all(
-            isinstance(v, (str, bool, int, float, bytes)) for v in value
-        ) and len({type(v) for v in value}) <= 1:
-            result[key] = list(value)
-        else:
-            _logger.warning("attribute %r: unsupported value of type %s dropped", key, type(value).__name__)
     return result

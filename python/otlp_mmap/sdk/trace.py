@@ -44,31 +44,50 @@ _DEFAULT_LIMIT = 128
 # Id generators whose ids the native generator already gives: random 128-bit trace ids and
 # 64-bit span ids (the official SDK's RandomIdGenerator, OTEL_PYTHON_ID_GENERATOR=random).
 _RANDOM_ID_GENERATORS = frozenset(("opentelemetry.sdk.trace.id_generator.RandomIdGenerator",))
+ID_GENERATOR_GROUP = "opentelemetry_id_generator"
 
 
-def _check_id_generator(id_generator: Any) -> Any:
-    """``id_generator=`` and OTEL_PYTHON_ID_GENERATOR. Ids are made natively (random, as the
-    official SDK's RandomIdGenerator); another generator is accepted but not used, with one
-    warning (the native span path takes no ids from Python)."""
+def _generator_from_environment() -> Any:
+    """OTEL_PYTHON_ID_GENERATOR, as the official SDK reads it: the name of an entry point of
+    group ``opentelemetry_id_generator`` (``random`` is opentelemetry-sdk's RandomIdGenerator;
+    packages such as opentelemetry-sdk-extension-aws add ``xray``), instantiated without
+    arguments. A name that is not installed, or a generator that cannot be made, gives one
+    warning and the default (random) generator: set-up never raises."""
+    name = _env.get(_env.OTEL_PYTHON_ID_GENERATOR)
+    if not name or name.lower() == "random":
+        return None
+    try:
+        found = _env.entry_points(ID_GENERATOR_GROUP, name)
+        if found:
+            return found[0].load()()
+        available = sorted({"random", *(ep.name for ep in _env.entry_points(ID_GENERATOR_GROUP))})
+        _env.warn_once(
+            f"id-generator:{name}",
+            "otlp_mmap: OTEL_PYTHON_ID_GENERATOR=%r is not an installed id generator (entry point group %s; "
+            "available: %s); using random ids",
+            name,
+            ID_GENERATOR_GROUP,
+            ", ".join(available),
+        )
+    except Exception as exc:  # pylint: disable=broad-except
+        _env.warn_once(
+            f"id-generator:{name}",
+            "otlp_mmap: the id generator OTEL_PYTHON_ID_GENERATOR=%r could not be made (%r); using random ids",
+            name,
+            exc,
+        )
+    return None
+
+
+def _native_generator(id_generator: Any) -> Any:
+    """What the native tracers call for ids: None for random ids (made natively, as the
+    official SDK's RandomIdGenerator makes them), else the generator, whose
+    generate_trace_id() and generate_span_id() give the ids of every span (one Python call
+    each; an id that is not valid is replaced by a random one, with one warning)."""
     if id_generator is None:
-        name = _env.get(_env.OTEL_PYTHON_ID_GENERATOR)
-        if name and name.lower() != "random":
-            _env.warn_once(
-                f"id-generator:{name}",
-                "otlp_mmap: OTEL_PYTHON_ID_GENERATOR=%r is not supported: only 'random' is; using random ids",
-                name,
-            )
         return None
     cls = type(id_generator)
-    qualified = f"{cls.__module__}.{cls.__qualname__}"
-    if qualified not in _RANDOM_ID_GENERATORS:
-        _env.warn_once(
-            f"id-generator:{qualified}",
-            "otlp_mmap: id_generator=%s is not used: this SDK makes random W3C ids natively (as "
-            "RandomIdGenerator); custom id generators are not supported yet",
-            qualified,
-        )
-    return id_generator
+    return None if f"{cls.__module__}.{cls.__qualname__}" in _RANDOM_ID_GENERATORS else id_generator
 
 
 class SpanLimits:
@@ -160,7 +179,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             resource=resource,
         )
         self._sampler = _sampling.resolve(sampler)
-        self._id_generator = _check_id_generator(id_generator)
+        self._id_generator = id_generator if id_generator is not None else _generator_from_environment()
         self._span_limits = span_limits if span_limits is not None else SpanLimits()
         self._tracers: Dict[ScopeKey, Tuple[Any, Tuple[str, Optional[str], Optional[str], Any]]] = {}
         self._span_processors = SpanProcessors()
@@ -176,7 +195,8 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
 
     @property
     def id_generator(self) -> Any:
-        """The ``id_generator=`` given (None: the native random generator)."""
+        """The ``id_generator=`` given, or the one OTEL_PYTHON_ID_GENERATOR names (None: the
+        native random generator)."""
         return self._id_generator
 
     def add_span_processor(self, span_processor: Any) -> None:
@@ -255,6 +275,7 @@ class TracerProvider(ProviderBase, trace_api.TracerProvider):
             max_attribute_length=limits.max_attribute_length,
             name=name,
             version=version if isinstance(version, str) else None,
+            id_generator=_native_generator(self._id_generator),
         )
 
     def _scope_of(self, args: Tuple[str, Optional[str], Optional[str], Any]) -> int:

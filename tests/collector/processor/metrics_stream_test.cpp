@@ -313,6 +313,42 @@ TEST(MetricsExemplar, DeltaPointsOnlyCarryExemplarsOfTheirInterval) {
   EXPECT_EQ(the_metric(r, "e").exponential_histogram().data_points(0).exemplars_size(), 0);
 }
 
+// Cumulative points too: an export never repeats an exemplar of an earlier interval.
+TEST(MetricsExemplar, CumulativePointsOnlyCarryExemplarsOfTheirInterval) {
+  MetricsAggregator agg({});  // default preference: cumulative
+  int64_t sum = agg.stream(counter("requests"));
+  int64_t hist = agg.stream(histogram("latency", {10}));
+  const SpanContext a = span_context('a');
+  const SpanContext c = span_context('c');
+  agg.record(sum, {}, 100, integer(1), &a);
+  agg.record(hist, {}, 100, real(1), &a);
+  Request r;
+  agg.collect(1000, r);
+  ASSERT_EQ(the_metric(r, "requests").sum().aggregation_temporality(), pm::AGGREGATION_TEMPORALITY_CUMULATIVE);
+  EXPECT_EQ(the_metric(r, "requests").sum().data_points(0).exemplars_size(), 1);
+  EXPECT_EQ(the_metric(r, "latency").histogram().data_points(0).exemplars_size(), 1);
+
+  // Measured without a sampled span: the point is exported (cumulative), without exemplars.
+  agg.record(sum, {}, 1100, integer(1), nullptr);
+  agg.record(hist, {}, 1100, real(2), nullptr);
+  agg.collect(2000, r);
+  EXPECT_EQ(the_metric(r, "requests").sum().data_points(0).as_int(), 2);
+  EXPECT_EQ(the_metric(r, "requests").sum().data_points(0).exemplars_size(), 0);
+  EXPECT_EQ(the_metric(r, "latency").histogram().data_points(0).exemplars_size(), 0);
+
+  // Not measured at all: still exported, still no exemplar.
+  agg.collect(3000, r);
+  EXPECT_EQ(the_metric(r, "requests").sum().data_points(0).exemplars_size(), 0);
+
+  // A new sampled measurement: exactly its own exemplar.
+  agg.record(sum, {}, 3100, integer(5), &c);
+  agg.collect(4000, r);
+  const pm::NumberDataPoint& p = the_metric(r, "requests").sum().data_points(0);
+  ASSERT_EQ(p.exemplars_size(), 1);
+  EXPECT_EQ(p.exemplars(0).time_unix_nano(), 3100u);
+  EXPECT_EQ(p.exemplars(0).span_id(), c.span_id);
+}
+
 // ---------------------------------------------------------------- output
 
 MetricStreamDefinition in(MetricStreamDefinition d, const std::string& service, const std::string& scope) {

@@ -14,8 +14,9 @@
 //  - Export temporality follows the OTLP exporter's temporality preference table; gauges are
 //    exported like cumulative streams (every series, start = the series' first measurement).
 //  - Exemplars (filter trace_based: sampled span contexts only): the latest per point, and for
-//    explicit-bucket histograms the latest per bucket. Delta points report the exemplars of
-//    their interval; cumulative points keep the latest ever seen.
+//    explicit-bucket histograms the latest per bucket. Every point, delta or cumulative, reports
+//    the exemplars of its own collection interval only (as the official SDKs' reservoirs, which
+//    reset at each collection): a series not measured since the last export has none.
 //  - A delta-exported series with no measurement during an interval is not exported and is
 //    forgotten (freeing its cardinality slot), except async counters exported as deltas, whose
 //    last total is needed for the next delta.
@@ -246,9 +247,13 @@ void keep(Exemplar& e, const Number& v, uint64_t time, const SpanContext& c) {
   std::memcpy(e.span_id.data(), c.span_id.data(), e.span_id.size());
 }
 
-void reset_interval(Stream& s, Series& r) {
+void clear_exemplars(Series& r) {
   r.exemplar.set = false;
   for (Exemplar& e : r.bucket_exemplars) e.set = false;
+}
+
+void reset_interval(Stream& s, Series& r) {
+  clear_exemplars(r);
   switch (s.kind) {
     case Kind::kGauge: break;
     case Kind::kSum:
@@ -536,7 +541,10 @@ struct MetricsAggregator::Impl {
   void end_interval(Stream& s, uint64_t now) {
     s.last_collect = now;
     if (!s.delta_export) {
-      for (Series& r : s.series) r.touched = false;
+      for (Series& r : s.series) {
+        r.touched = false;
+        clear_exemplars(r);
+      }
       return;
     }
     bool dropped = false;
