@@ -23,8 +23,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("OTLP_MMAP_BIN") or ROOT / "build" / "dev" / "collector" / "otlp-mmap")
 
 native = pytest.importorskip("otlp_mmap._native")
 
@@ -36,13 +34,9 @@ SMALL = dict(events_slots=64, spans_slots=64, measurements_slots=64, dictionary_
 
 
 @pytest.fixture(scope="module")
-def binary() -> Path:
-    if not (BIN.is_file() and os.access(BIN, os.X_OK)):
-        msg = f"otlp-mmap not built: {BIN} (make build, or set OTLP_MMAP_BIN)"
-        if os.environ.get("OTLP_MMAP_E2E"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return BIN
+def binary(collector_bin: Path) -> Path:
+    """The collector binary, found by conftest.py's collector_bin."""
+    return collector_bin
 
 
 def _valid_file(path: Path, **geometry) -> dict:
