@@ -43,6 +43,18 @@ Tally produce(Writer& w, int64_t producer, int64_t count) {
   return t;
 }
 
+// Writes `v`, retrying while its ring is full (a reader drains it); counts the retries.
+template <class View>
+void write_retrying(Writer& w, const View& v, int64_t& retries) {
+  for (;;) {
+    const WriteStatus st = w.write(v);
+    if (st == WriteStatus::kWritten) return;
+    ASSERT_EQ(st, WriteStatus::kDroppedFull);
+    ++retries;
+    std::this_thread::yield();
+  }
+}
+
 // Drains until `stop` and the ring is empty; checks per-producer order.
 int64_t drain(Reader& r, const std::atomic<bool>& stop, int producers) {
   std::vector<int64_t> last(static_cast<size_t>(producers) + 1, -1);
@@ -156,13 +168,7 @@ TEST(Concurrency, ProducersSharingTheReaderIndexCacheDeliverEveryRecordOnceThrou
         for (int64_t i = 0; i < kEach; ++i) {
           MeasurementView v = record(t, i);
           v.time_unix_nano = stamp(t, i);
-          for (;;) {
-            const WriteStatus st = w.write(v);
-            if (st == WriteStatus::kWritten) break;
-            ASSERT_EQ(st, WriteStatus::kDroppedFull);
-            ++full_retries[static_cast<size_t>(t)];
-            std::this_thread::yield();
-          }
+          write_retrying(w, v, full_retries[static_cast<size_t>(t)]);
         }
       });
     }
@@ -227,13 +233,7 @@ TEST(Concurrency, ProducersMixingSmallAndSpreadRecordsDeliverEveryRecordWhole) {
         EventView v;
         v.time_unix_nano = stamp(t, i);
         v.body = &body;
-        for (;;) {
-          const WriteStatus st = w->write(v);
-          if (st == WriteStatus::kWritten) break;
-          ASSERT_EQ(st, WriteStatus::kDroppedFull);
-          ++full_retries[static_cast<size_t>(t)];
-          std::this_thread::yield();
-        }
+        write_retrying(*w, v, full_retries[static_cast<size_t>(t)]);
       }
     });
   }

@@ -17,12 +17,8 @@ std::string make_valid_file(const TempDir& dir) {
   int64_t res = w->create_resource({attrs, 0, ""});
   int64_t scope = w->create_scope({w->intern("scope"), 0, {}, 0, res, ""});
   const std::string trace(16, 'a'), span(8, 'b');
-  SpanEventView s;
-  s.type = SpanEventType::kStart;
-  s.trace_id = trace;
-  s.span_id = span;
+  SpanEventView s = testing::span_start(trace, span, "", attrs);
   s.scope_ref = scope;
-  s.attributes = attrs;
   for (int i = 0; i < 5; ++i) (void)w->write(s);
   MeasurementView m;
   m.metric_ref = scope;
@@ -50,12 +46,7 @@ std::string make_spread_file(const TempDir& dir) {
   e.body = nullptr;
   (void)w->write(e);
   const std::string trace(16, 'a'), span(8, 'b');
-  SpanEventView s;
-  s.type = SpanEventType::kStart;
-  s.trace_id = trace;
-  s.span_id = span;
-  s.attributes = attrs;
-  for (int i = 0; i < 2; ++i) (void)w->write(s);
+  for (int i = 0; i < 2; ++i) (void)w->write(testing::span_start(trace, span, "", attrs));
   MeasurementView m;
   m.metric_ref = 1;
   m.attributes = attrs;

@@ -29,12 +29,20 @@ struct BodyEvent {
   }
 };
 
+// A writer and a reader on a fresh file.
+struct Files {
+  TempDir dir;
+  std::shared_ptr<Writer> w;
+  std::unique_ptr<Reader> r;
+  explicit Files(const WriterConfig& c, std::chrono::milliseconds grace = std::chrono::milliseconds(50))
+      : w(Writer::open(dir.file(), c)), r(Reader::open(dir.file(), testing::fast_reader(grace))) {}
+};
+
 bool whole(const Event& e) { return e.body && e.body->bytes == pattern(e.body->bytes.size(), e.time_unix_nano); }
 
 TEST(MultiSlot, LongBodyArrivesWholeAcrossSlots) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(64, 256));
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(testing::small_config(64, 256));
+  auto& [dir, w, r] = f;
   BodyEvent e(5000, 7);
   const uint64_t k = slot_record::slots_needed(encoded_size(e.view), 256);
   ASSERT_GT(k, 20u);
@@ -52,9 +60,8 @@ TEST(MultiSlot, LongBodyArrivesWholeAcrossSlots) {
 // Records from 0 to 400 bytes through a 16-slot ring of 64-byte slots (up to 8 slots each),
 // one at a time and in bursts, over hundreds of laps: every one arrives whole and in order.
 TEST(MultiSlot, RecordsOfEverySizeSurviveManyLaps) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(16, 64));
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(testing::small_config(16, 64));
+  auto& [dir, w, r] = f;
   Event got;
   uint64_t expected = 0;
   for (uint64_t i = 0; i < 3000;) {
@@ -75,9 +82,8 @@ TEST(MultiSlot, RecordsOfEverySizeSurviveManyLaps) {
 }
 
 TEST(MultiSlot, ARecordNeedsAllItsSlotsFreeOrIsDroppedAndCounted) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(16, 64));
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(testing::small_config(16, 64));
+  auto& [dir, w, r] = f;
   for (uint64_t i = 0; i < 10; ++i) ASSERT_EQ(w->write(BodyEvent(10, i).view), WriteStatus::kWritten);
   BodyEvent big(360, 99);  // 7 slots; 6 are free
   ASSERT_EQ(slot_record::slots_needed(encoded_size(big.view), 64), 7u);
@@ -93,9 +99,8 @@ TEST(MultiSlot, ARecordNeedsAllItsSlotsFreeOrIsDroppedAndCounted) {
 }
 
 TEST(MultiSlot, ARecordTakesAtMostHalfItsRing) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(16, 64));
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(testing::small_config(16, 64));
+  auto& [dir, w, r] = f;
   EXPECT_EQ(w->write(BodyEvent(10000, 3).view), WriteStatus::kWrittenTruncated);
   Event got;
   ASSERT_TRUE(r->next(got));
@@ -108,11 +113,10 @@ TEST(MultiSlot, ARecordTakesAtMostHalfItsRing) {
 }
 
 TEST(MultiSlot, ValuesLongerThanTheValueLimitAreCutNotDropped) {
-  TempDir dir;
   auto c = testing::small_config(256, 512);
   c.max_value_bytes = 1024;
-  auto w = Writer::open(dir.file(), c);
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(c);
+  auto& [dir, w, r] = f;
   std::string sql(3000, 's');
   std::string accents;
   for (int i = 0; i < 1000; ++i) accents += "\xc3\xa9";  // 2,000 bytes of 'é'
@@ -120,13 +124,7 @@ TEST(MultiSlot, ValuesLongerThanTheValueLimitAreCutNotDropped) {
   KeyValueView attrs[] = {{w->intern("db.statement"), AnyValueView::string(sql)},
                           {w->intern("text"), AnyValueView::string(accents)},
                           {w->intern("n"), AnyValueView::integer(5)}};
-  SpanEventView s;
-  s.type = SpanEventType::kStart;
-  s.trace_id = trace;
-  s.span_id = span;
-  s.name = "query";
-  s.attributes = attrs;
-  EXPECT_EQ(w->write(s), WriteStatus::kWrittenTruncated);
+  EXPECT_EQ(w->write(testing::span_start(trace, span, "query", attrs)), WriteStatus::kWrittenTruncated);
   SpanEvent got;
   ASSERT_TRUE(r->next(got));
   ASSERT_EQ(got.attributes.size(), 3u);  // one record: nothing split off, nothing dropped
@@ -138,10 +136,10 @@ TEST(MultiSlot, ValuesLongerThanTheValueLimitAreCutNotDropped) {
 }
 
 TEST(MultiSlot, PlainProtocolNeverSpreadsARecord) {
-  TempDir dir;
   auto c = testing::small_config(64, 256);
   c.extensions = false;
-  auto w = Writer::open(dir.file(), c);
+  Files f(c);
+  auto& [dir, w, r] = f;
   for (uint64_t i = 0; i < 5; ++i) EXPECT_EQ(w->write(BodyEvent(3000, i).view), WriteStatus::kWrittenTruncated);
   EXPECT_EQ(w->counters().truncated_values, 5u);
   RawRing raw(dir.file(), w->file_layout(), RingKind::kEvents);
@@ -149,7 +147,6 @@ TEST(MultiSlot, PlainProtocolNeverSpreadsARecord) {
   for (int64_t seq = 0; seq < 5; ++seq) {
     EXPECT_EQ(slot_record::parse(raw.ring.slot(seq), 256).kind, slot_record::Slot::Kind::kRecord);
   }
-  auto r = Reader::open(dir.file(), testing::fast_reader());
   Event got;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(r->next(got));
@@ -159,9 +156,8 @@ TEST(MultiSlot, PlainProtocolNeverSpreadsARecord) {
 }
 
 TEST(MultiSlot, PeekAndScanGiveTheWholeRecordAtItsHeadSequence) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(64, 256));
-  auto r = Reader::open(dir.file(), testing::fast_reader());
+  Files f(testing::small_config(64, 256));
+  auto& [dir, w, r] = f;
   ASSERT_EQ(w->write(BodyEvent(10, 0).view), WriteStatus::kWritten);
   BodyEvent big(2000, 1);
   ASSERT_EQ(w->write(big.view), WriteStatus::kWritten);
@@ -215,9 +211,8 @@ struct HandWriter {
 // A writer killed right after its claim: k unpublished slots, skipped after one grace period
 // (not k of them), then the records behind them flow.
 TEST(MultiSlot, WriterKilledBeforePublishingLosesOnlyItsRecordAfterOneGrace) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(64, 256));
-  auto r = Reader::open(dir.file(), testing::fast_reader(std::chrono::milliseconds(100)));
+  Files f(testing::small_config(64, 256), std::chrono::milliseconds(100));
+  auto& [dir, w, r] = f;
   BodyEvent lost(3000, 1);
   HandWriter hand(dir.file(), *w, lost.view);
   ASSERT_GT(hand.k, 10u);
@@ -235,9 +230,8 @@ TEST(MultiSlot, WriterKilledBeforePublishingLosesOnlyItsRecordAfterOneGrace) {
 // A writer killed half-way: some continuations published, the head never. The published
 // ones are recognised as the remains of a lost record, the rest skipped with it.
 TEST(MultiSlot, WriterKilledMidSequenceLosesOnlyItsRecord) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(64, 256));
-  auto r = Reader::open(dir.file(), testing::fast_reader(std::chrono::milliseconds(100)));
+  Files f(testing::small_config(64, 256), std::chrono::milliseconds(100));
+  auto& [dir, w, r] = f;
   BodyEvent lost(3000, 1);
   HandWriter hand(dir.file(), *w, lost.view);
   for (uint64_t i = 1; i <= 5; ++i) hand.continuation(i, true);
@@ -256,9 +250,8 @@ TEST(MultiSlot, WriterKilledMidSequenceLosesOnlyItsRecord) {
 // Head published but a continuation not (only a broken writer or the residual race of §9.6
 // can do this): the partial record is dropped and counted, the ring goes on.
 TEST(MultiSlot, HeadWithAMissingContinuationIsCountedAsCorrupt) {
-  TempDir dir;
-  auto w = Writer::open(dir.file(), testing::small_config(64, 256));
-  auto r = Reader::open(dir.file(), testing::fast_reader(std::chrono::milliseconds(50)));
+  Files f(testing::small_config(64, 256), std::chrono::milliseconds(50));
+  auto& [dir, w, r] = f;
   BodyEvent broken(600, 1);
   HandWriter hand(dir.file(), *w, broken.view);
   ASSERT_EQ(hand.k, 3u);
@@ -280,10 +273,9 @@ TEST(MultiSlot, HeadWithAMissingContinuationIsCountedAsCorrupt) {
 // ring has room for all the child can write in the few milliseconds it lives, so it spends
 // its time spreading records (not dropping them) and the kill often lands inside one.
 TEST(MultiSlot, ForkedWriterKilledWhileWritingLongRecordsJamsNothing) {
-  TempDir dir;
   const auto config = testing::small_config(1 << 16, 256);
-  auto w = Writer::open(dir.file(), config);
-  auto r = Reader::open(dir.file(), testing::fast_reader(std::chrono::milliseconds(100)));
+  Files f(config, std::chrono::milliseconds(100));
+  auto& [dir, w, r] = f;
   int rounds_cut_mid_record = 0;
   for (int round = 0; round < 10; ++round) {
     int ready[2];

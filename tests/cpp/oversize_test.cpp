@@ -82,13 +82,7 @@ TEST_P(Oversize, HugeAttributeValueIsTruncatedAtACharacterBoundaryAndCounted) {
   std::string huge;
   for (int i = 0; i < 5000; ++i) huge += "\xc3\xa9";  // 'é', two bytes each
   KeyValueView attrs[] = {{w->intern("sql"), AnyValueView::string(huge)}};
-  SpanEventView s;
-  s.type = SpanEventType::kStart;
-  s.trace_id = trace;
-  s.span_id = span;
-  s.name = "query";
-  s.attributes = attrs;
-  EXPECT_EQ(w->write(s), WriteStatus::kWrittenTruncated);
+  EXPECT_EQ(w->write(testing::span_start(trace, span, "query", attrs)), WriteStatus::kWrittenTruncated);
   SpanEvent got;
   std::string value;
   while (r->next(got)) {

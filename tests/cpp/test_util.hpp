@@ -11,7 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/reader.hpp"
@@ -95,6 +97,18 @@ struct RawRing {
 inline std::string pattern(size_t n, uint64_t seed) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (seed * 31 + i * 7 + i / 26) % 26);
+  return s;
+}
+
+// A span start record of the given ids, name and attributes.
+inline SpanEventView span_start(std::string_view trace, std::string_view span, std::string_view name,
+                                std::span<const KeyValueView> attributes) {
+  SpanEventView s;
+  s.type = SpanEventType::kStart;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.name = name;
+  s.attributes = attributes;
   return s;
 }
 

@@ -141,16 +141,6 @@ class EncodeBuffer {
   uint64_t size_ = 0;
 };
 
-// Cuts the values of `v` (encoded in `n` bytes) to `limit` bytes each; returns how many were
-// cut. Nothing to do when the whole record is no longer than the limit.
-template <class View>
-uint64_t cap_values(View& v, uint64_t n, uint64_t limit, std::optional<writer_detail::ValueCap>& cap) {
-  if (n <= limit) return 0;
-  cap.emplace(limit);
-  cap->apply(v);
-  return cap->cut();
-}
-
 WriteStatus with_cut(WriteStatus st, bool cut) {
   return st == WriteStatus::kWritten && cut ? WriteStatus::kWrittenTruncated : st;
 }
@@ -234,18 +224,29 @@ WriteStatus Writer::spread(RingKind kind, const uint8_t* payload, uint64_t n) {
   return WriteStatus::kWritten;
 }
 
+template <class View>
+std::optional<WriteStatus> Writer::write_within_limits(RingKind kind, View& v, uint64_t size,
+                                                       writer_detail::ValueCap& cap) {
+  // No value can be longer than the whole record.
+  if (size > config_.max_value_bytes) {
+    cap.apply(v);
+    if (cap.cut() > 0) {
+      count(dh::kTruncatedValues, cap.cut());
+      size = encoded_size(v);
+    }
+  }
+  if (size > record_limit_[static_cast<size_t>(kind)]) return std::nullopt;
+  return with_cut(write_one(kind, v, size), cap.cut() > 0);
+}
+
 WriteStatus Writer::write(const MeasurementView& original) {
   // The common case: the record fits one slot as it is (its size is computed once).
   const uint64_t size = encoded_size(original);
   if (size <= fast_limit_[2]) return write_one(RingKind::kMeasurements, original, size);
   MeasurementView m = original;
-  std::optional<writer_detail::ValueCap> cap;
-  const uint64_t values_cut = cap_values(m, size, config_.max_value_bytes, cap);
-  if (values_cut > 0) count(dh::kTruncatedValues, values_cut);
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kMeasurements, m, size, cap)) return *st;
   const uint64_t slot = record_limit_[2];
-  if (const uint64_t c = values_cut > 0 ? encoded_size(m) : size; c <= slot) {
-    return with_cut(write_one(RingKind::kMeasurements, m, c), values_cut > 0);
-  }
   // Shorten every long value to the same limit: deterministic, so one oversized series
   // stays one series.
   MeasurementView t = m;
@@ -267,13 +268,9 @@ WriteStatus Writer::write(const EventView& original) {
   const uint64_t size = encoded_size(original);
   if (size <= fast_limit_[0]) return write_one(RingKind::kEvents, original, size);
   EventView ev = original;
-  std::optional<writer_detail::ValueCap> cap;
-  const uint64_t values_cut = cap_values(ev, size, config_.max_value_bytes, cap);
-  if (values_cut > 0) count(dh::kTruncatedValues, values_cut);
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kEvents, ev, size, cap)) return *st;
   const uint64_t slot = record_limit_[0];
-  if (const uint64_t c = values_cut > 0 ? encoded_size(ev) : size; c <= slot) {
-    return with_cut(write_one(RingKind::kEvents, ev, c), values_cut > 0);
-  }
   EventView t = ev;
   const AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
   AnyValueView b;
@@ -383,16 +380,11 @@ WriteStatus Writer::write(const SpanEventView& in) {
   const uint64_t size = encoded_size(in);
   if (size <= fast_limit_[1]) return write_one(RingKind::kSpans, in, size);
   SpanEventView s = in;
-  std::optional<writer_detail::ValueCap> cap;
-  const uint64_t values_cut = cap_values(s, size, config_.max_value_bytes, cap);
-  if (values_cut > 0) count(dh::kTruncatedValues, values_cut);
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kSpans, s, size, cap)) return *st;
   const uint64_t slot = record_limit_[1];
-  // Attribute updates are written piece by piece below, the rest whole when it fits.
-  if (const uint64_t c = values_cut > 0 ? encoded_size(s) : size; c <= slot) {
-    return with_cut(write_one(RingKind::kSpans, s, c), values_cut > 0);
-  }
   SpanEventView t = s;
-  bool truncated = values_cut > 0;
+  bool truncated = cap.cut() > 0;
   auto finish = [&](WriteStatus st) {
     if (st == WriteStatus::kWritten && truncated) return WriteStatus::kWrittenTruncated;
     return st;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,10 @@
 #include "otlp_mmap/ring.hpp"
 
 namespace otlp_mmap {
+
+namespace writer_detail {
+class ValueCap;
+}
 
 struct WriterConfig {
   layout::Geometry geometry = layout::kDefaultGeometry;
@@ -138,6 +143,11 @@ class Writer {
   template <class View>
   WriteStatus write_spread(layout::RingKind kind, const View& v, uint64_t encoded);
   WriteStatus spread(layout::RingKind kind, const uint8_t* payload, uint64_t n);
+  // A record larger than one slot: its values cut to max_value_bytes (counted, `cap` keeps the
+  // copies), then written if it is within the record limit; nullopt: it must be shortened.
+  template <class View>
+  std::optional<WriteStatus> write_within_limits(layout::RingKind kind, View& v, uint64_t size,
+                                                 writer_detail::ValueCap& cap);
   template <class View>
   WriteStatus write_one(layout::RingKind kind, const View& v) {
     return write_one(kind, v, encoded_size(v));
