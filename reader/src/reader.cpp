@@ -275,6 +275,9 @@ void Reader::scan_slots(RingKind ring, size_t max, F&& f) {
   const auto report = [&](int64_t seq, SlotState state, std::string_view payload) {
     return calls++ < max && f(seq, state, payload);
   };
+  // The last unpublished slot seen: continuations naming it belong to a record still being
+  // written (its head is published last), not to a lost one.
+  std::optional<int64_t> pending;
   int64_t next = seq_add(rd, 1);
   for (; calls < max && seq_sub(wr, next) >= 0; next = seq_add(next, 1)) {
     bool published = false;
@@ -299,12 +302,18 @@ void Reader::scan_slots(RingKind ring, size_t max, F&& f) {
           break;
         case RecordAssembler::Step::kIncomplete: break;
         case RecordAssembler::Step::kOrphan:
+          if (pending && slot_record::names_head(slot.head, *pending)) {
+            if (!report(next, SlotState::kPending, {})) return;
+            break;
+          }
+          [[fallthrough]];
         case RecordAssembler::Step::kInvalid:
           if (!report(next, SlotState::kInvalid, {})) return;
           break;
       }
       continue;
     }
+    if (!published) pending = next;
     if (a.in_progress()) {
       a.interrupt();
       if (!report(a.head(), SlotState::kInvalid, {})) return;

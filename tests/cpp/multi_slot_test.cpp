@@ -208,6 +208,27 @@ struct HandWriter {
   }
 };
 
+// A record being written: continuations published, the head not yet. Inspect's scan shows it
+// pending, slot by slot, not as damage; once the head is published it is one whole record.
+TEST(MultiSlot, ScanShowsARecordBeingWrittenAsPending) {
+  Files f(testing::small_config(64, 256));
+  auto& [dir, w, r] = f;
+  BodyEvent e(1000, 1);
+  HandWriter hand(dir.file(), *w, e.view);
+  ASSERT_EQ(hand.k, 5u);
+  for (uint64_t i = 1; i < hand.k; ++i) hand.continuation(i, true);
+  std::vector<Reader::SlotState> states;
+  r->scan(RingKind::kEvents, 10, [&](int64_t, Reader::SlotState st, std::string_view) { states.push_back(st); });
+  EXPECT_EQ(states, std::vector<Reader::SlotState>(5, Reader::SlotState::kPending));
+  hand.head();
+  states.clear();
+  r->scan(RingKind::kEvents, 10, [&](int64_t, Reader::SlotState st, std::string_view) { states.push_back(st); });
+  EXPECT_EQ(states, std::vector<Reader::SlotState>{Reader::SlotState::kPublished});
+  Event got;
+  ASSERT_TRUE(r->next(got));
+  EXPECT_TRUE(whole(got));
+}
+
 // A writer killed right after its claim: k unpublished slots, skipped after one grace period
 // (not k of them), then the records behind them flow.
 TEST(MultiSlot, WriterKilledBeforePublishingLosesOnlyItsRecordAfterOneGrace) {

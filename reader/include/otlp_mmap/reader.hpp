@@ -125,7 +125,8 @@ class Reader {
   void peek(layout::RingKind ring, size_t max, const std::function<void(int64_t seq, std::string_view payload)>& f);
 
   // Every unconsumed sequence of `ring`, published or not (inspect): `state` is kPending for
-  // a claimed but unpublished slot, kInvalid for a published slot whose length prefix is
+  // a claimed but unpublished slot (and the published continuations of a record whose head is
+  // not published yet), kInvalid for a published slot whose length prefix is
   // invalid or that is part of a multi-slot record that cannot be put together (payload
   // empty), kPublished otherwise: a multi-slot record is reported once, at its head's
   // sequence, whole. `max` bounds the calls. Nothing when the indices are inconsistent.
