@@ -144,6 +144,8 @@ Reader::Reader(std::unique_ptr<MappedFile> file, FileLayout lay, ReaderOptions o
         RingConsumer(Ring(file_->base() + layout_.ring_offset(k), layout_.geometry.ring(k),
                           file_->identity() + layout_.ring_offset(k)),
                      options_.torn_grace);
+    assemblers_[static_cast<size_t>(k)] = RecordAssembler(
+        options_.max_record_bytes, layout_.geometry.ring(k).num_buffers, layout_.geometry.ring(k).buffer_size);
   }
 }
 
@@ -193,12 +195,36 @@ void Reader::note_corrupt(RingKind ring) {
   }
 }
 
+void Reader::note_torn(RingKind ring) {
+  ++counters_.torn[static_cast<size_t>(ring)];
+  guard([&] { file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).fetch_add(1, std::memory_order_relaxed); });
+}
+
 bool Reader::next_payload(RingKind ring, std::string& payload) {
   if (!file_->writable() || failed_) return false;
   auto& c = consumers_[static_cast<size_t>(ring)];
+  auto& a = assemblers_[static_cast<size_t>(ring)];
   for (;;) {
-    switch (c.next(payload)) {
+    const RingConsumer::Result res = c.next(payload);
+    // A slot that is neither the next part of a record in progress nor a wait for it ends
+    // that record: it is lost, counted as corrupt.
+    if (res == RingConsumer::Result::kRecord || res == RingConsumer::Result::kSkippedTorn ||
+        res == RingConsumer::Result::kCorrupt) {
+      if (a.interrupt()) note_corrupt(ring);
+    }
+    switch (res) {
       case RingConsumer::Result::kRecord: return true;
+      case RingConsumer::Result::kFragment: {
+        const RecordAssembler::Fed fed = a.feed(c.fragment(), c.sequence(), payload);
+        if (fed.lost_partial) note_corrupt(ring);
+        switch (fed.step) {
+          case RecordAssembler::Step::kComplete: payload.swap(a.record()); return true;
+          case RecordAssembler::Step::kIncomplete: continue;
+          case RecordAssembler::Step::kOrphan: note_torn(ring); continue;
+          case RecordAssembler::Step::kInvalid: note_corrupt(ring); continue;
+        }
+        continue;
+      }
       case RingConsumer::Result::kEmpty:
       case RingConsumer::Result::kPending: return false;
       case RingConsumer::Result::kFault:
@@ -206,10 +232,7 @@ bool Reader::next_payload(RingKind ring, std::string& payload) {
         fail("the file shrank or has a hole under the reader (SIGBUS reading the " +
              std::string(layout::ring_name(ring)) + " ring)");
         return false;
-      case RingConsumer::Result::kSkippedTorn:
-        ++counters_.torn[static_cast<size_t>(ring)];
-        guard([&] { file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).fetch_add(1, std::memory_order_relaxed); });
-        continue;
+      case RingConsumer::Result::kSkippedTorn: note_torn(ring); continue;
       case RingConsumer::Result::kCorrupt: note_corrupt(ring); continue;
     }
   }
@@ -245,24 +268,60 @@ void Reader::scan_slots(RingKind ring, size_t max, F&& f) {
   const uint64_t b = r.buffer_size();
   std::string buf(b, '\0');  // sized before the guard: the copy allocates nothing
   char* out = buf.data();
+  // Multi-slot records are put together as the consumer does, in a separate assembler (a
+  // scan consumes nothing).
+  RecordAssembler a(options_.max_record_bytes, r.num_buffers(), b);
+  size_t calls = 0;
+  const auto report = [&](int64_t seq, SlotState state, std::string_view payload) {
+    return calls++ < max && f(seq, state, payload);
+  };
+  // The last unpublished slot seen: continuations naming it belong to a record still being
+  // written (its head is published last), not to a lost one.
+  std::optional<int64_t> pending;
   int64_t next = seq_add(rd, 1);
-  for (size_t n = 0; n < max && seq_sub(wr, next) >= 0; ++n, next = seq_add(next, 1)) {
-    SlotState state = SlotState::kPending;
-    uint64_t len = 0;
+  for (; calls < max && seq_sub(wr, next) >= 0; next = seq_add(next, 1)) {
+    bool published = false;
+    slot_record::Slot slot;
     if (!guard([&] {
           if (!r.is_published(next, r.availability(next).load(std::memory_order_acquire))) return;
-          const auto p = slot_record::payload(r.slot(next), b);
-          if (!p) {
-            state = SlotState::kInvalid;
-            return;
-          }
-          std::memcpy(out, p->data(), p->size());
-          len = p->size();
-          state = SlotState::kPublished;
+          published = true;
+          slot = slot_record::parse(r.slot(next), b);
+          std::memcpy(out, slot.bytes.data(), slot.bytes.size());
         })) {
       return;
     }
-    if (!f(next, state, std::string_view(out, len))) return;
+    const std::string_view copied(out, slot.bytes.size());
+    using K = slot_record::Slot::Kind;
+    if (published && (slot.kind == K::kHead || slot.kind == K::kContinuation)) {
+      const int64_t head = a.head();
+      const RecordAssembler::Fed fed = a.feed(slot, next, copied);
+      if (fed.lost_partial && !report(head, SlotState::kInvalid, {})) return;
+      switch (fed.step) {
+        case RecordAssembler::Step::kComplete:
+          if (!report(a.head(), SlotState::kPublished, a.record())) return;
+          break;
+        case RecordAssembler::Step::kIncomplete: break;
+        case RecordAssembler::Step::kOrphan:
+          if (pending && slot_record::names_head(slot.head, *pending)) {
+            if (!report(next, SlotState::kPending, {})) return;
+            break;
+          }
+          [[fallthrough]];
+        case RecordAssembler::Step::kInvalid:
+          if (!report(next, SlotState::kInvalid, {})) return;
+          break;
+      }
+      continue;
+    }
+    if (!published) pending = next;
+    if (a.in_progress()) {
+      a.interrupt();
+      if (!report(a.head(), SlotState::kInvalid, {})) return;
+    }
+    const SlotState state = !published                 ? SlotState::kPending
+                            : slot.kind == K::kInvalid ? SlotState::kInvalid
+                                                       : SlotState::kPublished;
+    if (!report(next, state, state == SlotState::kPublished ? copied : std::string_view{})) return;
   }
 }
 

@@ -17,12 +17,8 @@ std::string make_valid_file(const TempDir& dir) {
   int64_t res = w->create_resource({attrs, 0, ""});
   int64_t scope = w->create_scope({w->intern("scope"), 0, {}, 0, res, ""});
   const std::string trace(16, 'a'), span(8, 'b');
-  SpanEventView s;
-  s.type = SpanEventType::kStart;
-  s.trace_id = trace;
-  s.span_id = span;
+  SpanEventView s = testing::span_start(trace, span, "", attrs);
   s.scope_ref = scope;
-  s.attributes = attrs;
   for (int i = 0; i < 5; ++i) (void)w->write(s);
   MeasurementView m;
   m.metric_ref = scope;
@@ -32,6 +28,29 @@ std::string make_valid_file(const TempDir& dir) {
   e.scope_ref = scope;
   e.attributes = attrs;
   for (int i = 0; i < 5; ++i) (void)w->write(e);
+  return p;
+}
+
+// A file whose rings hold records spread over several slots (FORMAT.md §9.17) between small ones.
+std::string make_spread_file(const TempDir& dir) {
+  const std::string p = dir.file("spread.otlp");
+  auto w = Writer::open(p, testing::small_config(16, 128));
+  const std::string long_text = testing::pattern(600, 1), longer = testing::pattern(900, 2);
+  KeyValueView attrs[] = {{w->intern("db.statement"), AnyValueView::string(long_text)}};
+  AnyValueView body = AnyValueView::string(longer);
+  EventView e;
+  e.attributes = attrs;
+  (void)w->write(e);
+  e.body = &body;
+  (void)w->write(e);
+  e.body = nullptr;
+  (void)w->write(e);
+  const std::string trace(16, 'a'), span(8, 'b');
+  for (int i = 0; i < 2; ++i) (void)w->write(testing::span_start(trace, span, "", attrs));
+  MeasurementView m;
+  m.metric_ref = 1;
+  m.attributes = attrs;
+  for (int i = 0; i < 2; ++i) (void)w->write(m);
   return p;
 }
 
@@ -125,11 +144,11 @@ TEST(HostileFile, HeaderFieldsOutOfBoundsGiveClearErrors) {
 
 TEST(HostileFile, RandomCorruptionNeverCrashes) {
   TempDir dir;
-  const std::string valid = slurp(make_valid_file(dir));
+  const std::string files[] = {slurp(make_valid_file(dir)), slurp(make_spread_file(dir))};
   const std::string p = dir.file("fuzzed.otlp");
   std::mt19937_64 rng(20261122);
-  for (int iter = 0; iter < 400; ++iter) {
-    std::string bytes = valid;
+  for (int iter = 0; iter < 800; ++iter) {
+    std::string bytes = files[iter % 2];
     int flips = 1 + static_cast<int>(rng() % 16);
     for (int i = 0; i < flips; ++i) {
       // Bias towards the interesting parts: header, ring headers, slots, dictionary.
@@ -163,6 +182,59 @@ TEST(HostileFile, DictionaryEntryClaimingHugeLengthIsRejected) {
 
 namespace otlp_mmap {
 namespace {
+
+// Hand-made slots that lie about multi-slot records: each costs only itself (counted), the
+// reader allocates no more than its limit, and the record behind them is read.
+TEST(HostileFile, MultiSlotClaimsAreChecked) {
+  struct Case {
+    const char* what;
+    std::vector<std::vector<uint8_t>> slots;  // prefixes of the published slots, in order
+    uint64_t corrupt, torn;
+  };
+  const std::vector<uint8_t> huge_head = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40};  // 2^62
+  const std::vector<uint8_t> big_head = {0x80, 0x80, 0x80, 0x08};  // 16 MiB: over this reader's 1 MiB
+  const std::vector<uint8_t> head = {0xc8, 0x01};                  // 200 bytes: 2 slots of 128
+  // A continuation naming head sequence 0 or 7 (the slots start at sequence 0).
+  auto cont = [](uint8_t head_seq) {
+    return std::vector<uint8_t>{
+        static_cast<uint8_t>(0x80 | head_seq), 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+  };
+  const std::vector<uint8_t> overflow = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x03};
+  const Case cases[] = {
+      {"a head announcing 2^62 bytes", {huge_head}, 1, 0},
+      {"a head announcing more than the reader's limit", {big_head, cont(0)}, 1, 1},
+      {"a continuation with no head", {cont(0)}, 0, 1},
+      {"a continuation naming another head", {head, cont(7)}, 1, 1},
+      {"a head followed by a whole record", {head}, 1, 0},
+      {"a prefix overflowing 64 bits", {overflow}, 1, 0},
+      {"a head announcing more slots than the ring has", {{0xe8, 0x07}}, 1, 0},  // 1000 bytes: 9 of 8
+  };
+  for (const Case& c : cases) {
+    TempDir dir;
+    auto w = Writer::open(dir.file(), testing::small_config(8, 128));
+    ReaderOptions o = testing::fast_reader();
+    o.max_record_bytes = uint64_t{1} << 20;
+    auto r = Reader::open(dir.file(), o);
+    testing::RawRing raw(dir.file(), w->file_layout(), layout::RingKind::kMeasurements);
+    for (const auto& prefix : c.slots) {
+      int64_t seq = -1;
+      ASSERT_EQ(raw.ring.claim(seq, 0), Ring::Claim::kOk);
+      std::memset(raw.ring.slot(seq), 'x', 128);
+      std::memcpy(raw.ring.slot(seq), prefix.data(), prefix.size());
+      ASSERT_TRUE(raw.ring.publish(seq));
+    }
+    MeasurementView m;
+    m.metric_ref = 5;
+    m.as_long = 42;
+    ASSERT_EQ(w->write(m), WriteStatus::kWritten);
+    Measurement got;
+    ASSERT_TRUE(r->next(got)) << c.what;
+    EXPECT_EQ(got.as_long, 42) << c.what;
+    EXPECT_EQ(r->counters().corrupt[2], c.corrupt) << c.what;
+    EXPECT_EQ(r->counters().torn[2], c.torn) << c.what;
+    EXPECT_FALSE(r->next(got)) << c.what;
+  }
+}
 
 // Found by the fuzzer: sequence numbers at the edge of int64 must wrap, not overflow.
 TEST(HostileFile, ExtremeRingIndicesDoNotOverflow) {

@@ -256,6 +256,30 @@ TEST(Layout, FileOfAnotherUserIsRefusedUnlessTrusted) {
   EXPECT_NO_THROW(Reader::open(dir.file(), o));
 }
 
+TEST(Layout, ValueAndRecordLimitsFromTheEnvironment) {
+  const WriterConfig defaults;
+  EXPECT_EQ(defaults.max_value_bytes, 64u << 10);
+  EXPECT_EQ(defaults.max_record_bytes, 1u << 20);
+  ::setenv("OTLP_MMAP_MAX_VALUE_BYTES", "128k", 1);
+  ::setenv("OTLP_MMAP_MAX_RECORD_BYTES", "4m", 1);
+  auto c = WriterConfig::from_env();
+  EXPECT_EQ(c.max_value_bytes, 128u << 10);
+  EXPECT_EQ(c.max_record_bytes, 4u << 20);
+  for (const char* bad : {"100", "17m", "big"}) {
+    ::setenv("OTLP_MMAP_MAX_RECORD_BYTES", bad, 1);
+    EXPECT_THROW(WriterConfig::from_env(), std::invalid_argument) << bad;
+  }
+  ::unsetenv("OTLP_MMAP_MAX_RECORD_BYTES");
+  ::setenv("OTLP_MMAP_MAX_VALUE_BYTES", "32m", 1);
+  try {
+    (void)WriterConfig::from_env();
+    ADD_FAILURE() << "32m accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("OTLP_MMAP_MAX_VALUE_BYTES"), std::string::npos) << e.what();
+  }
+  ::unsetenv("OTLP_MMAP_MAX_VALUE_BYTES");
+}
+
 TEST(Layout, OversizedNumbersInTheEnvironmentAreRejected) {
   ::setenv("OTLP_MMAP_DICTIONARY_MAX_BYTES", "18014398509481985k", 1);
   EXPECT_THROW(WriterConfig::from_env(), std::invalid_argument);

@@ -10,6 +10,7 @@
 namespace otlp_mmap {
 namespace {
 
+using testing::RawRing;
 using testing::TempDir;
 
 MeasurementView measurement(int64_t value) {
@@ -74,15 +75,6 @@ TEST(Ring, FullRingNeverBlocks) {
   std::printf("[ info ] 1000 drops on a full ring took %.1f us each\n",
               std::chrono::duration<double, std::micro>(elapsed).count() / 1000);
 }
-
-// A second mapping of the file, for tests that play a misbehaving writer by hand.
-struct RawRing {
-  MappedFile file;
-  Ring ring;
-  RawRing(const std::string& path, const FileLayout& lay, layout::RingKind k)
-      : file(::open(path.c_str(), O_RDWR), path, std::filesystem::file_size(path)),
-        ring(file.base() + lay.ring_offset(k), lay.geometry.ring(k), file.identity() + lay.ring_offset(k)) {}
-};
 
 // A writer that claimed a slot and died before publishing it (SIGKILL between the two),
 // played by claiming through a raw mapping and never publishing.
@@ -205,6 +197,31 @@ TEST(Ring, ClaimsExactlyNThenFullUntilTheConsumerAdvances) {
   EXPECT_EQ(ring.cached_reader_index(), 2);
   EXPECT_EQ(ring.claim(idx, 0), Ring::Claim::kFull);
   EXPECT_EQ(ring.writer_index().load(), 10);
+}
+
+// A record spread over k slots claims them in one step, only when all k are free; the
+// cache proves room for k only inside its narrower window.
+TEST(Ring, ClaimOfSeveralSlotsNeedsThemAllFree) {
+  MemRing m(8);
+  Ring& ring = m.ring;
+  int64_t idx = -1;
+  ASSERT_EQ(ring.claim(idx, 0, 3), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 0);
+  ASSERT_EQ(ring.claim(idx, 0, 5), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 3);
+  EXPECT_EQ(ring.writer_index().load(), 7);
+  EXPECT_EQ(ring.claim(idx, 2, 1), Ring::Claim::kFull);
+  ring.reader_index().store(1);  // two slots free
+  EXPECT_EQ(ring.claim(idx, 0, 3), Ring::Claim::kFull);
+  EXPECT_EQ(ring.writer_index().load(), 7);  // nothing claimed by the refused claim
+  ASSERT_EQ(ring.claim(idx, 0, 2), Ring::Claim::kOk);
+  EXPECT_EQ(idx, 8);                                     // wraps to slots 0 and 1
+  EXPECT_EQ(ring.claim(idx, 0, 9), Ring::Claim::kFull);  // more than the ring: never
+  EXPECT_EQ(ring.claim(idx, 0, 0), Ring::Claim::kFull);
+  ring.reader_index().store(9);
+  EXPECT_EQ(ring.claim(idx, 0, 9), Ring::Claim::kFull);
+  ASSERT_EQ(ring.claim(idx, 0, 8), Ring::Claim::kOk);  // an empty ring holds N
+  EXPECT_EQ(idx, 10);
 }
 
 TEST(Ring, CacheIsReloadedOnlyWhenItCannotProveRoom) {

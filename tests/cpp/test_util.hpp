@@ -1,6 +1,7 @@
 // Shared helpers for the core tests: temporary files and small geometries.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -10,7 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/reader.hpp"
@@ -79,6 +82,34 @@ inline ReaderOptions fast_reader(std::chrono::milliseconds grace = std::chrono::
   ReaderOptions o;
   o.torn_grace = grace;
   return o;
+}
+
+// A second mapping of the file, for tests that play a misbehaving writer by hand.
+struct RawRing {
+  MappedFile file;
+  Ring ring;
+  RawRing(const std::string& path, const FileLayout& lay, layout::RingKind k)
+      : file(::open(path.c_str(), O_RDWR), path, std::filesystem::file_size(path)),
+        ring(file.base() + lay.ring_offset(k), lay.geometry.ring(k), file.identity() + lay.ring_offset(k)) {}
+};
+
+// Text that differs with `seed` at every position, so a mixed-up or torn record shows.
+inline std::string pattern(size_t n, uint64_t seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (seed * 31 + i * 7 + i / 26) % 26);
+  return s;
+}
+
+// A span start record of the given ids, name and attributes.
+inline SpanEventView span_start(std::string_view trace, std::string_view span, std::string_view name,
+                                std::span<const KeyValueView> attributes) {
+  SpanEventView s;
+  s.type = SpanEventType::kStart;
+  s.trace_id = trace;
+  s.span_id = span;
+  s.name = name;
+  s.attributes = attributes;
+  return s;
 }
 
 inline std::string id_bytes(size_t n, uint8_t seed) {

@@ -593,7 +593,17 @@ def test_full_ring_returns_false_and_is_counted_exactly(path):
     assert w.counters()["dropped_full_spans"] == 5
 
 
-def test_oversize_span_start_is_split_into_attribute_updates(writer, reader, scope):
+def _open_with_env(path):
+    """A writer made after the test set its OTLP_MMAP_* variables, its reader and a scope."""
+    writer = Writer(path, **SMALL)
+    scope = writer.create_instrumentation_scope(writer.create_resource({"service.name": "tests"}), "tests", "1.0")
+    return writer, Reader(path, torn_grace_seconds=0.0), scope
+
+
+def test_oversize_span_start_is_split_into_attribute_updates(tmp_path, monkeypatch):
+    # Above the record limit (1 KiB here; a record may be spread over slots up to it).
+    monkeypatch.setenv("OTLP_MMAP_MAX_RECORD_BYTES", "1k")
+    writer, reader, scope = _open_with_env(str(tmp_path / "split.mmap"))
     attrs = {f"attribute.{i:02d}": chr(ord("a") + i % 26) * 100 for i in range(40)}
     assert writer.record_span_start(scope, TRACE_ID, SPAN_ID, None, 1, "big", 1, 5, attrs)
     spans = reader.read_all()["spans"]
@@ -606,7 +616,17 @@ def test_oversize_span_start_is_split_into_attribute_updates(writer, reader, sco
     assert writer.counters()["truncated_values"] == 0
 
 
-def test_huge_string_attribute_is_truncated_and_counted(writer, reader, scope):
+def test_long_string_attribute_arrives_whole(writer, reader, scope):
+    long = "x" * 10_000  # spread over the slots of its ring
+    assert writer.record_span_start(scope, TRACE_ID, SPAN_ID, None, 1, "s", 1, 5, {"big": long, "small": 1})
+    assert reader.read_all()["spans"][0]["attributes"] == {"big": long, "small": 1}
+    assert writer.counters()["truncated_values"] == 0
+
+
+def test_huge_string_attribute_is_truncated_and_counted(tmp_path, monkeypatch):
+    # Plain protocol: every record in one slot.
+    monkeypatch.setenv("OTLP_MMAP_EXTENSIONS", "none")
+    writer, reader, scope = _open_with_env(str(tmp_path / "plain.mmap"))
     huge = "x" * 10_000
     assert writer.record_span_start(scope, TRACE_ID, SPAN_ID, None, 1, "s", 1, 5, {"big": huge, "small": 1})
     merged = {}

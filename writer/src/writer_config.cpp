@@ -54,6 +54,8 @@ WriterConfig WriterConfig::from_env() {
   env_size("OTLP_MMAP_DICTIONARY_MAX_BYTES", c.dictionary_max_bytes);
   env_size("OTLP_MMAP_INTERN_CACHE_BYTES", c.intern_cache_bytes);
   env_size("OTLP_MMAP_MAX_ENTRY_BYTES", c.max_entry_bytes);
+  env_size("OTLP_MMAP_MAX_VALUE_BYTES", c.max_value_bytes);
+  env_size("OTLP_MMAP_MAX_RECORD_BYTES", c.max_record_bytes);
   c.trust = TrustPolicy::from_env();
   if (const char* v = std::getenv("OTLP_MMAP_EXTENSIONS"); v != nullptr && *v != '\0') {
     const std::string s(v);
@@ -97,6 +99,17 @@ void WriterConfig::validate() const {
         "OTLP_MMAP_MAX_ENTRY_BYTES (maximum dictionary entry) must be between 256 bytes and "
         "16 MiB (got " +
         std::to_string(max_entry_bytes) + ")");
+  }
+  // Readers refuse multi-slot records above 16 MiB by default (ReaderOptions::max_record_bytes).
+  if (max_value_bytes < 256 || max_value_bytes > (uint64_t{16} << 20)) {
+    throw std::invalid_argument(
+        "OTLP_MMAP_MAX_VALUE_BYTES (longest value in a record) must be between 256 bytes and 16 MiB (got " +
+        std::to_string(max_value_bytes) + ")");
+  }
+  if (max_record_bytes < 256 || max_record_bytes > (uint64_t{16} << 20)) {
+    throw std::invalid_argument(
+        "OTLP_MMAP_MAX_RECORD_BYTES (largest record) must be between 256 bytes and 16 MiB (got " +
+        std::to_string(max_record_bytes) + ")");
   }
   // Whoever can write the file can forge or hide telemetry (FORMAT.md §11): never create
   // one that anybody may write, and one that the group may write only when such files are

@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "otlp_mmap/slot_record.hpp"
 #include "otlp_mmap/writer.hpp"
 #include "writer_internal.hpp"
 
@@ -367,8 +368,16 @@ Writer::Writer(Opened&& o)
       moved_aside_reason_(std::move(o.moved_aside_reason)),
       full_aside_(std::move(o.full_aside)) {
   for (auto k : layout::kRingKinds) {
-    rings_[static_cast<size_t>(k)] = Ring(file_->base() + layout_.ring_offset(k), layout_.geometry.ring(k),
-                                          file_->identity() + layout_.ring_offset(k));
+    const size_t i = static_cast<size_t>(k);
+    const layout::RingGeometry g = layout_.geometry.ring(k);
+    rings_[i] = Ring(file_->base() + layout_.ring_offset(k), g, file_->identity() + layout_.ring_offset(k));
+    // A record may take up to half of its ring (FORMAT.md §9.17): a larger one could only be
+    // claimed while the ring is nearly empty.
+    const uint64_t one_slot = slot_record::max_payload(g.buffer_size);
+    const uint64_t spread =
+        std::min(config_.max_record_bytes, slot_record::max_payload_in(g.num_buffers / 2, g.buffer_size));
+    fast_limit_[i] = std::min(one_slot, config_.max_value_bytes);
+    record_limit_[i] = config_.extensions ? std::max(one_slot, spread) : one_slot;
   }
 }
 

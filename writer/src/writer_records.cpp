@@ -1,12 +1,18 @@
-// Fitting records to slots and writing them: a record is never claimed unless it fits
-// (FORMAT.md §9.5); what does not fit is shortened, split or dropped, and counted.
+// Fitting records to the ring and writing them: a record is never claimed unless it fits
+// (FORMAT.md §9.5); a record larger than a slot is spread over consecutive slots (§9.17); what
+// does not fit is shortened, split or dropped, and counted.
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "otlp_mmap/slot_record.hpp"
 #include "otlp_mmap/writer.hpp"
 #include "writer_internal.hpp"
+#include "writer_values.hpp"
 
 namespace otlp_mmap {
 
@@ -16,10 +22,10 @@ using writer_detail::utf8_prefix;
 
 namespace {
 
-// Whether the record `v` (length prefix included) fits a slot of `slot` bytes.
+// Whether the record `v` is at most `limit` payload bytes.
 template <class View>
-bool fits(const View& v, uint64_t slot) {
-  return slot_record::fits(encoded_size(v), slot);
+bool fits(const View& v, uint64_t limit) {
+  return encoded_size(v) <= limit;
 }
 
 // Shortens a value to `limit`: strings and bytes to `limit` bytes, arrays and kvlists to
@@ -111,6 +117,34 @@ uint64_t longest_of(std::span<const KeyValueView> attrs) {
   return m;
 }
 
+// This thread's buffer for encoding a record that is spread over several slots. Buffers above
+// 64 KiB are given back after use, so a thread keeps little after one huge record.
+class EncodeBuffer {
+ public:
+  uint8_t* get(uint64_t n) {
+    if (n > size_) {
+      data_.reset(new (std::nothrow) uint8_t[n]);
+      size_ = data_ ? n : 0;
+    }
+    return data_.get();
+  }
+  void done() {
+    if (size_ > kKeep) {
+      data_.reset();
+      size_ = 0;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kKeep = uint64_t{64} << 10;
+  std::unique_ptr<uint8_t[]> data_;
+  uint64_t size_ = 0;
+};
+
+WriteStatus with_cut(WriteStatus st, bool cut) {
+  return st == WriteStatus::kWritten && cut ? WriteStatus::kWrittenTruncated : st;
+}
+
 }  // namespace
 
 WriteStatus Writer::note(WriteStatus s) {
@@ -123,7 +157,10 @@ WriteStatus Writer::write_one(RingKind kind, const View& v, uint64_t n) {
   const Ring& ring = rings_[static_cast<size_t>(kind)];
   // Never claim a slot for a record that does not fit: an unpublished slot stalls the
   // reader, which is exactly how the protocol's first implementation jams its rings.
-  if (!slot_record::fits(n, ring.buffer_size())) return WriteStatus::kDroppedUnencodable;
+  if (!slot_record::fits(n, ring.buffer_size())) {
+    if (n > record_limit_[static_cast<size_t>(kind)]) return WriteStatus::kDroppedUnencodable;
+    return write_spread(kind, v, n);
+  }
   int64_t idx = -1;
   if (ring.claim(idx, config_.full_ring_retries) != Ring::Claim::kOk) {
     count(layout::dropped_full_field(kind));
@@ -139,10 +176,77 @@ WriteStatus Writer::write_one(RingKind kind, const View& v, uint64_t n) {
   return WriteStatus::kWritten;
 }
 
-WriteStatus Writer::write(const MeasurementView& m) {
-  const uint64_t slot = rings_[2].buffer_size();
-  // The common case: the record fits as it is (its size is computed once).
-  if (const uint64_t n = encoded_size(m); slot_record::fits(n, slot)) return write_one(RingKind::kMeasurements, m, n);
+template <class View>
+WriteStatus Writer::write_spread(RingKind kind, const View& v, uint64_t n) {
+  thread_local EncodeBuffer buffer;
+  uint8_t* data = buffer.get(n);
+  if (data == nullptr) return note(WriteStatus::kDroppedUnencodable);
+  wire::Encoder e(data);
+  encode(v, e);
+  const WriteStatus st = spread(kind, data, n);
+  buffer.done();
+  return st;
+}
+
+// Claims the record's k slots in one step, writes the continuations and publishes them, and
+// publishes the head last: a reader that sees the head published finds every continuation
+// published too, and a record whose head never appears is skipped whole (FORMAT.md §9.17).
+WriteStatus Writer::spread(RingKind kind, const uint8_t* payload, uint64_t n) {
+  const Ring& ring = rings_[static_cast<size_t>(kind)];
+  const uint64_t b = ring.buffer_size();
+  const uint64_t k = slot_record::slots_needed(n, b);
+  int64_t first = -1;
+  if (ring.claim(first, config_.full_ring_retries, k) != Ring::Claim::kOk) {
+    count(layout::dropped_full_field(kind));
+    return WriteStatus::kDroppedFull;
+  }
+  const uint64_t head_bytes = b - slot_record::prefix_size(n);
+  const uint64_t room = slot_record::continuation_room(b);
+  uint64_t off = head_bytes;
+  for (uint64_t i = 1; i < k; ++i) {
+    const int64_t seq = seq_add(first, static_cast<int64_t>(i));
+    uint8_t* slot = ring.slot(seq);
+    const uint64_t len = std::min(room, n - off);
+    std::memcpy(slot + slot_record::write_continuation_prefix(slot, first), payload + off, len);
+    off += len;
+    // Skipped by the reader (this writer stalled past the grace): the rest is never published.
+    if (!ring.publish(seq)) {
+      count(dh::kDroppedSkipped);
+      return WriteStatus::kDroppedSkipped;
+    }
+  }
+  uint8_t* head = ring.slot(first);
+  std::memcpy(head + slot_record::write_prefix(head, n), payload, head_bytes);
+  if (!ring.publish(first)) {
+    count(dh::kDroppedSkipped);
+    return WriteStatus::kDroppedSkipped;
+  }
+  return WriteStatus::kWritten;
+}
+
+template <class View>
+std::optional<WriteStatus> Writer::write_within_limits(RingKind kind, View& v, uint64_t size,
+                                                       writer_detail::ValueCap& cap) {
+  // No value can be longer than the whole record.
+  if (size > config_.max_value_bytes) {
+    cap.apply(v);
+    if (cap.cut() > 0) {
+      count(dh::kTruncatedValues, cap.cut());
+      size = encoded_size(v);
+    }
+  }
+  if (size > record_limit_[static_cast<size_t>(kind)]) return std::nullopt;
+  return with_cut(write_one(kind, v, size), cap.cut() > 0);
+}
+
+WriteStatus Writer::write(const MeasurementView& original) {
+  // The common case: the record fits one slot as it is (its size is computed once).
+  const uint64_t size = encoded_size(original);
+  if (size <= fast_limit_[2]) return write_one(RingKind::kMeasurements, original, size);
+  MeasurementView m = original;
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kMeasurements, m, size, cap)) return *st;
+  const uint64_t slot = record_limit_[2];
   // Shorten every long value to the same limit: deterministic, so one oversized series
   // stays one series.
   MeasurementView t = m;
@@ -159,10 +263,14 @@ WriteStatus Writer::write(const MeasurementView& m) {
   return st == WriteStatus::kWritten ? WriteStatus::kWrittenTruncated : st;
 }
 
-WriteStatus Writer::write(const EventView& ev) {
-  const uint64_t slot = rings_[0].buffer_size();
-  // The common case: the record fits as it is (its size is computed once).
-  if (const uint64_t n = encoded_size(ev); slot_record::fits(n, slot)) return write_one(RingKind::kEvents, ev, n);
+WriteStatus Writer::write(const EventView& original) {
+  // The common case: the record fits one slot as it is (its size is computed once).
+  const uint64_t size = encoded_size(original);
+  if (size <= fast_limit_[0]) return write_one(RingKind::kEvents, original, size);
+  EventView ev = original;
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kEvents, ev, size, cap)) return *st;
+  const uint64_t slot = record_limit_[0];
   EventView t = ev;
   const AnyValueView body = ev.body != nullptr ? *ev.body : AnyValueView{};
   AnyValueView b;
@@ -186,12 +294,16 @@ WriteStatus Writer::write(const EventView& ev) {
     t.severity_text = utf8_prefix(ev.severity_text, 64);
     b = body;
     shorten(b, 0);
-    size_t k = largest_prefix(ev.attributes.size(), [&](size_t n) {
+    // The dropped count is part of the record too: sized with each candidate prefix.
+    const auto keep = [&](size_t n) {
       t.attributes = ev.attributes.first(n);
+      t.dropped_attributes_count = ev.dropped_attributes_count + static_cast<uint32_t>(ev.attributes.size() - n);
+    };
+    size_t k = largest_prefix(ev.attributes.size(), [&](size_t n) {
+      keep(n);
       return fits(t, slot);
     });
-    t.attributes = ev.attributes.first(k);
-    t.dropped_attributes_count = ev.dropped_attributes_count + static_cast<uint32_t>(ev.attributes.size() - k);
+    keep(k);
     int64_t body_limit = largest_fitting(longest(body), [&](uint64_t l) {
       b = body;
       shorten(b, l);
@@ -210,7 +322,7 @@ WriteStatus Writer::write(const EventView& ev) {
 // as fit; a single attribute too large for a record of its own is shortened.
 WriteStatus Writer::write_span_attributes(const SpanEventView& base, std::span<const KeyValueView> attrs,
                                           bool& truncated) {
-  const uint64_t slot = rings_[1].buffer_size();
+  const uint64_t slot = record_limit_[1];
   SpanEventView u;
   u.type = SpanEventType::kAttributes;
   u.trace_id = base.trace_id;
@@ -253,35 +365,39 @@ WriteStatus Writer::write_span_attributes(const SpanEventView& base, std::span<c
   return worst;
 }
 
-WriteStatus Writer::write(const SpanEventView& s) {
-  if (s.type == SpanEventType::kAddEvent && !config_.extensions) {
+WriteStatus Writer::write(const SpanEventView& in) {
+  if (in.type == SpanEventType::kAddEvent && !config_.extensions) {
     // Plain-protocol form of a span event: a log record carrying the span's context.
     EventView e;
-    e.scope_ref = s.scope_ref;
-    e.time_unix_nano = s.event_time_unix_nano;
-    e.event_name_ref = intern_string(s.name);
-    e.span_context = {true, s.trace_id, s.span_id, 1};
-    e.attributes = s.attributes;
+    e.scope_ref = in.scope_ref;
+    e.time_unix_nano = in.event_time_unix_nano;
+    e.event_name_ref = intern_string(in.name);
+    e.span_context = {true, in.trace_id, in.span_id, 1};
+    e.attributes = in.attributes;
     return write(e);
   }
-  const uint64_t slot = rings_[1].buffer_size();
-  // The common case: the record fits as it is (its size is computed once).
-  if (const uint64_t n = encoded_size(s); slot_record::fits(n, slot)) return write_one(RingKind::kSpans, s, n);
+  // The common case: the record fits one slot as it is (its size is computed once).
+  const uint64_t size = encoded_size(in);
+  if (size <= fast_limit_[1]) return write_one(RingKind::kSpans, in, size);
+  SpanEventView s = in;
+  writer_detail::ValueCap cap(config_.max_value_bytes);
+  if (auto st = write_within_limits(RingKind::kSpans, s, size, cap)) return *st;
+  const uint64_t slot = record_limit_[1];
   SpanEventView t = s;
-  bool truncated = false;
+  bool truncated = cap.cut() > 0;
   auto finish = [&](WriteStatus st) {
     if (st == WriteStatus::kWritten && truncated) return WriteStatus::kWrittenTruncated;
     return st;
   };
   // Shortens a text field of `t` to fit, or reports that nothing fits.
-  auto fit_text = [&](std::string_view original, std::string_view& field) {
-    int64_t l = largest_fitting(original.size(), [&](uint64_t n) {
-      field = utf8_prefix(original, n);
+  auto fit_text = [&](std::string_view whole, std::string_view& field) {
+    int64_t l = largest_fitting(whole.size(), [&](uint64_t len) {
+      field = utf8_prefix(whole, len);
       return fits(t, slot);
     });
     if (l < 0) return false;
-    field = utf8_prefix(original, static_cast<uint64_t>(l));
-    if (field.size() != original.size()) {
+    field = utf8_prefix(whole, static_cast<uint64_t>(l));
+    if (field.size() != whole.size()) {
       count(dh::kTruncatedValues);
       truncated = true;
     }
@@ -315,12 +431,16 @@ WriteStatus Writer::write(const SpanEventView& s) {
     case SpanEventType::kAddEvent: {
       t.attributes = {};
       if (!fits(t, slot) && !fit_text(s.name, t.name)) return note(WriteStatus::kDroppedUnencodable);
-      size_t k = largest_prefix(s.attributes.size(), [&](size_t n) {
+      // The dropped count is part of the record too: sized with each candidate prefix.
+      const auto keep = [&](size_t n) {
         t.attributes = s.attributes.first(n);
+        t.dropped_attributes_count = s.dropped_attributes_count + static_cast<uint32_t>(s.attributes.size() - n);
+      };
+      size_t k = largest_prefix(s.attributes.size(), [&](size_t n) {
+        keep(n);
         return fits(t, slot);
       });
-      t.attributes = s.attributes.first(k);
-      t.dropped_attributes_count = s.dropped_attributes_count + static_cast<uint32_t>(s.attributes.size() - k);
+      keep(k);
       truncated = truncated || k < s.attributes.size();
       return finish(write_one(RingKind::kSpans, t));
     }
@@ -338,12 +458,16 @@ WriteStatus Writer::write(const SpanEventView& s) {
           k = 1;
           cut = links[0];
           t.links = std::span<const LinkView>(&cut, 1);
-          size_t a = largest_prefix(links[0].attributes.size(), [&](size_t n) {
+          const auto keep = [&](size_t n) {
             cut.attributes = links[0].attributes.first(n);
+            cut.dropped_attributes_count =
+                links[0].dropped_attributes_count + static_cast<uint32_t>(links[0].attributes.size() - n);
+          };
+          size_t a = largest_prefix(links[0].attributes.size(), [&](size_t n) {
+            keep(n);
             return fits(t, slot);
           });
-          cut.attributes = links[0].attributes.first(a);
-          cut.dropped_attributes_count += static_cast<uint32_t>(links[0].attributes.size() - a);
+          keep(a);
           truncated = true;
           if (!fits(t, slot)) {
             worst = note(WriteStatus::kDroppedUnencodable);

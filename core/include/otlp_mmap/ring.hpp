@@ -122,7 +122,9 @@ class Ring {
 
   enum class Claim { kOk, kFull };
 
-  // Claims the next sequence. A full ring is retried `full_retries` times with a short,
+  // Claims the next `k` consecutive sequences (k > 1 for a record spread over k slots,
+  // FORMAT.md §9.17), the first in `idx`, in one CAS and only when all k slots are free.
+  // A full ring is retried `full_retries` times with a short,
   // growing pause (a few microseconds in all), then reported; CAS contention is retried
   // (lock-free: another producer progressed) and never reported as full.
   //
@@ -136,8 +138,8 @@ class Ring {
   //  * reader_index only grows (modulo 2^64) and every cached value was loaded from it, so
   //    the cache is never ahead of it: a stale cache can make the ring look fuller than it
   //    is (then we reload), never free a slot that is still unread.
-  //  * The cache proves slot cur+1 free when cur+1-N <= c <= cur, i.e. 0 <= cur-c < N, one
-  //    unsigned comparison. Outside that window (writer_index moved on by other processes,
+  //  * The cache proves slots cur+1..cur+k free when cur+k-N <= c <= cur, i.e.
+  //    0 <= cur-c <= N-k, one unsigned comparison. Outside that window (writer_index moved on by other processes,
   //    the cache empty, an index a broken process wrote) we reload and decide exactly as
   //    without a cache.
   //  * FORMAT.md §4.4: the consumer's reads of the slot we overwrite must happen before our
@@ -149,23 +151,26 @@ class Ring {
   //    refreshing thread's tsan_acquire on the reader-index identity, then the cache's own
   //    release/acquire, which it sees natively.
   //  * The CAS re-validates `cur`, so the slot checked is the slot claimed.
-  Claim claim(int64_t& idx, int full_retries) const {
+  Claim claim(int64_t& idx, int full_retries, uint64_t k = 1) const {
+    if (k == 0 || k > n_) return Claim::kFull;  // could never be free at once
     auto w = writer_index();
     int64_t cur = w.load(std::memory_order_relaxed);
     int64_t rd = reader_cache_.value.load(std::memory_order_acquire);
     int full_seen = 0;
+    const auto span = static_cast<int64_t>(k);
     for (;;) {
-      if (rd == kNoCache || static_cast<uint64_t>(seq_sub(cur, rd)) >= n_) {
+      if (rd == kNoCache || static_cast<uint64_t>(seq_sub(cur, rd)) > n_ - k) {
         rd = reload_reader_index(rd);
-        // Slot cur+1 was last used by sequence cur+1-N; it is free once that was consumed.
-        if (seq_sub(seq_sub(seq_add(cur, 1), static_cast<int64_t>(n_)), rd) > 0) {
+        // Slot cur+k was last used by sequence cur+k-N; it (and every slot before it) is free
+        // once that was consumed.
+        if (seq_sub(seq_sub(seq_add(cur, span), static_cast<int64_t>(n_)), rd) > 0) {
           if (full_seen++ >= full_retries) return Claim::kFull;
           for (int i = 0; i < (2 << std::min(full_seen - 1, 7)); ++i) cpu_relax();
           cur = w.load(std::memory_order_relaxed);
           continue;
         }
       }
-      if (w.compare_exchange_weak(cur, seq_add(cur, 1), std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (w.compare_exchange_weak(cur, seq_add(cur, span), std::memory_order_acq_rel, std::memory_order_relaxed)) {
         idx = seq_add(cur, 1);
         return Claim::kOk;
       }

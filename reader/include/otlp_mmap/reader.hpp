@@ -23,6 +23,7 @@
 #include "otlp_mmap/file_trust.hpp"
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/messages.hpp"
+#include "otlp_mmap/record_assembler.hpp"
 #include "otlp_mmap/ring.hpp"
 #include "otlp_mmap/ring_consumer.hpp"
 
@@ -34,6 +35,9 @@ struct ReaderOptions {
   std::chrono::nanoseconds torn_grace = std::chrono::seconds(2);
   // Largest dictionary entry the reader will copy (hostile-file guard).
   uint64_t max_entry_bytes = uint64_t{16} << 20;
+  // Largest record spread over several slots that the reader will put together (hostile-file
+  // guard: a head announcing more is skipped as corrupt). Writers cap theirs at 16 MiB.
+  uint64_t max_record_bytes = uint64_t{16} << 20;
   // Address space reserved for the file; the file may grow up to this size.
   uint64_t max_file_bytes = uint64_t{64} << 30;
   // Read-only readers can decode and peek but never consume (inspect tools).
@@ -69,8 +73,12 @@ struct RingState {
 // they outlive this process.
 struct ReaderCounters {
   std::array<uint64_t, 3> records{};  // decoded records, per ring
-  std::array<uint64_t, 3> torn{};     // claimed but never published, skipped after the grace
-  std::array<uint64_t, 3> corrupt{};  // unreadable length prefix or undecodable payload
+  // Slots claimed but never published, skipped after the grace, and continuation slots of a
+  // record whose head was lost (FORMAT.md §9.17).
+  std::array<uint64_t, 3> torn{};
+  // Unreadable length prefixes, undecodable payloads, multi-slot records refused or left
+  // incomplete.
+  std::array<uint64_t, 3> corrupt{};
 };
 
 class Reader {
@@ -107,16 +115,21 @@ class Reader {
   bool next(Event& out) { return next_decoded(layout::RingKind::kEvents, out); }
   bool next(SpanEvent& out) { return next_decoded(layout::RingKind::kSpans, out); }
   bool next(Measurement& out) { return next_decoded(layout::RingKind::kMeasurements, out); }
-  // Raw payload of the next record of `ring` (protobuf bytes without the length prefix).
+  // Raw payload of the next record of `ring` (protobuf bytes without the length prefix). A
+  // record spread over several slots comes whole (FORMAT.md §9.17).
   bool next_payload(layout::RingKind ring, std::string& payload);
 
   // Published records not yet consumed, oldest first, without consuming them. Stops at
-  // the first unpublished slot or after `max` records.
+  // the first unpublished slot or after `max` records. A record spread over several slots
+  // comes whole, with the sequence of its head.
   void peek(layout::RingKind ring, size_t max, const std::function<void(int64_t seq, std::string_view payload)>& f);
 
   // Every unconsumed sequence of `ring`, published or not (inspect): `state` is kPending for
-  // a claimed but unpublished slot, kInvalid for a published slot whose length prefix is
-  // invalid (payload empty), kPublished otherwise. Nothing when the indices are inconsistent.
+  // a claimed but unpublished slot (and the published continuations of a record whose head is
+  // not published yet), kInvalid for a published slot whose length prefix is
+  // invalid or that is part of a multi-slot record that cannot be put together (payload
+  // empty), kPublished otherwise: a multi-slot record is reported once, at its head's
+  // sequence, whole. `max` bounds the calls. Nothing when the indices are inconsistent.
   enum class SlotState { kPending, kPublished, kInvalid };
   void scan(layout::RingKind ring, size_t max,
             const std::function<void(int64_t seq, SlotState state, std::string_view payload)>& f);
@@ -154,6 +167,7 @@ class Reader {
     return false;
   }
   void note_corrupt(layout::RingKind ring);
+  void note_torn(layout::RingKind ring);
   template <class Msg>
   bool read_message(int64_t ref, Msg& out);
 
@@ -177,6 +191,7 @@ class Reader {
   FileLayout layout_;
   ReaderOptions options_;
   std::array<RingConsumer, 3> consumers_;
+  std::array<RecordAssembler, 3> assemblers_;
   ReaderCounters counters_;
   std::string scratch_;
   std::string entry_scratch_;

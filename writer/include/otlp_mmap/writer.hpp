@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,10 @@
 #include "otlp_mmap/ring.hpp"
 
 namespace otlp_mmap {
+
+namespace writer_detail {
+class ValueCap;
+}
 
 struct WriterConfig {
   layout::Geometry geometry = layout::kDefaultGeometry;
@@ -45,6 +50,14 @@ struct WriterConfig {
   // boundary (counted in truncated_values), a longer message is refused (ref 0, counted in
   // dropped_unencodable). OTLP_MMAP_MAX_ENTRY_BYTES.
   uint64_t max_entry_bytes = uint64_t{64} << 10;
+  // Longest string or bytes value written into a record (attribute values, log bodies, span
+  // names, status messages): a longer one is cut, strings at a UTF-8 boundary, and counted in
+  // truncated_values. OTLP_MMAP_MAX_VALUE_BYTES.
+  uint64_t max_value_bytes = uint64_t{64} << 10;
+  // Largest record spread over consecutive slots of its ring (FORMAT.md §9.17), also capped
+  // at half a ring; a larger record is shortened or split as in §9.5. Only with extensions:
+  // without them a record never exceeds one slot. OTLP_MMAP_MAX_RECORD_BYTES.
+  uint64_t max_record_bytes = uint64_t{1} << 20;
 
   // Defaults overridden by OTLP_MMAP_* environment variables (see docs/FORMAT.md).
   // Throws std::invalid_argument naming the variable when a value is malformed.
@@ -56,8 +69,8 @@ struct WriterConfig {
 enum class WriteStatus : uint8_t {
   kWritten,             // as given
   kWrittenTruncated,    // written after shortening values or splitting the record
-  kDroppedFull,         // ring stayed full through the bounded retry
-  kDroppedUnencodable,  // could not be made to fit a slot, or the dictionary is full
+  kDroppedFull,         // ring stayed full (for all of a record's slots) through the bounded retry
+  kDroppedUnencodable,  // could not be made to fit, or the dictionary is full
   kDroppedSkipped,      // the reader had given up on the slot (writer stalled past the grace)
 };
 inline bool written(WriteStatus s) { return s == WriteStatus::kWritten || s == WriteStatus::kWrittenTruncated; }
@@ -122,10 +135,19 @@ class Writer {
  private:
   explicit Writer(Opened&& o);
 
-  // Writes one record that must fit a slot; `encoded` is encoded_size(v), which the
-  // callers have already computed to decide whether the record fits.
+  // Writes one record that must fit record_limit_; `encoded` is encoded_size(v), which the
+  // callers have already computed to decide whether the record fits. A record larger than
+  // a slot is spread over consecutive slots.
   template <class View>
   WriteStatus write_one(layout::RingKind kind, const View& v, uint64_t encoded);
+  template <class View>
+  WriteStatus write_spread(layout::RingKind kind, const View& v, uint64_t encoded);
+  WriteStatus spread(layout::RingKind kind, const uint8_t* payload, uint64_t n);
+  // A record larger than one slot: its values cut to max_value_bytes (counted, `cap` keeps the
+  // copies), then written if it is within the record limit; nullopt: it must be shortened.
+  template <class View>
+  std::optional<WriteStatus> write_within_limits(layout::RingKind kind, View& v, uint64_t size,
+                                                 writer_detail::ValueCap& cap);
   template <class View>
   WriteStatus write_one(layout::RingKind kind, const View& v) {
     return write_one(kind, v, encoded_size(v));
@@ -146,6 +168,10 @@ class Writer {
   std::string moved_aside_reason_;
   std::string full_aside_;
   std::array<Ring, 3> rings_;
+  // Per ring, in payload bytes: records up to fast_limit_ go straight into one slot (nothing in
+  // them can exceed max_value_bytes); record_limit_ is the largest record written at all.
+  std::array<uint64_t, 3> fast_limit_{};
+  std::array<uint64_t, 3> record_limit_{};
   std::atomic<uint64_t> dictionary_full_{0};
   // After growth failed for lack of space, further appends fail fast (no `end` bump, no
   // system call) until this steady-clock time in nanoseconds, then growth is tried again.
