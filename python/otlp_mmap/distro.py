@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 OTEL_PYTHON_CONFIGURATOR = "OTEL_PYTHON_CONFIGURATOR"
+TELEMETRY_AUTO_VERSION = "telemetry.auto.version"
 
 
 class OtlpMmapDistro(BaseDistro):  # type: ignore[misc]
@@ -41,9 +42,12 @@ class OtlpMmapConfigurator:
     """Sets up the SDK from the environment (``opentelemetry_configurator`` entry point)."""
 
     def configure(self, **kwargs: Any) -> None:
+        """``opentelemetry-instrument`` passes ``auto_instrumentation_version``: it becomes the
+        resource's ``telemetry.auto.version``, as with the official SDK's configurator."""
         from otlp_mmap.sdk import configure  # noqa: PLC0415
 
-        configure()
+        version = kwargs.get("auto_instrumentation_version")
+        configure(resource_attributes={TELEMETRY_AUTO_VERSION: version} if version else None)
 
 
 __all__ = ["OtlpMmapConfigurator", "OtlpMmapDistro"]

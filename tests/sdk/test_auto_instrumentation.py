@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from otlp_mmap import Reader
 from sdk_support import aggregate_metrics, merge_spans, read_all
 
 pytest.importorskip("flask")
@@ -129,3 +130,12 @@ def test_opentelemetry_instrument_flask(tmp_path: Path, path: str) -> None:
     assert bob["parent_span_id"] == bytes.fromhex("00f067aa0ba902b7")
     assert bob["flags"] & 0x200  # the parent is remote
     assert fail["status"]["code"] == 2
+
+    # opentelemetry-instrument names its version to the configurator; the official SDK's puts
+    # it on the resource as telemetry.auto.version, and so does ours.
+    from opentelemetry.instrumentation.version import __version__ as instrument_version  # noqa: PLC0415
+
+    with Reader(path) as reader:
+        resource = reader.read_resource(reader.read_scope(ann["scope_ref"])["resource_ref"])["attributes"]
+    assert resource["telemetry.auto.version"] == instrument_version
+    assert resource["service.name"] == "tiny-flask"
