@@ -301,6 +301,7 @@ class Normaliser {
     if (PyList_Check(v) || PyTuple_Check(v)) return items(v, depth);
     if (is_mapping(v, policy_)) return mapping_or_invalid(v, depth);
     if (lenient() && is_sequence(v)) return items(v, depth);
+    if (lenient() && has_own_str(v)) return str_or_invalid(v);
     return fail(PyExc_TypeError,
                 "unsupported body value type %.100s (allowed: str, bool, int, float, bytes, None, and lists or "
                 "mappings of those)",
@@ -332,6 +333,19 @@ class Normaliser {
 
  private:
   bool lenient() const { return policy_ == Policy::kLenient; }
+
+  // As the official SDK (1.45) keeps an attribute of an unsupported type: its str(), when its
+  // type defines __str__ or __repr__ (object's own repr names only an address: dropped).
+  static bool has_own_str(PyObject* v) {
+    return Py_TYPE(v)->tp_str != PyBaseObject_Type.tp_str || Py_TYPE(v)->tp_repr != PyBaseObject_Type.tp_repr;
+  }
+
+  Ref str_or_invalid(PyObject* v) {
+    Ref text(PyObject_Str(v));
+    if (text && PyUnicode_Check(text.get())) return text;
+    PyErr_Clear();  // a failing __str__ is the application's bug, never raised into it
+    return Ref::borrow(g_invalid);
+  }
 
   static bool is_sequence(PyObject* v) {
     const int r = PyObject_IsInstance(v, g_sequence_abc);

@@ -7,7 +7,9 @@
 //    made;
 //  * lenient (the SDK types, resources and scopes of the providers): a bad key or value is
 //    dropped, counted in the SDK's counters and warned about once, never raised; limits cut
-//    the number of attributes and the length of strings; any mapping is accepted.
+//    the number of attributes and the length of strings; any mapping is accepted. An any-value
+//    object of another type whose type defines __str__ or __repr__ is kept as its str(), as
+//    the official SDK (1.45) keeps it.
 //
 // and two shapes of value:
 //

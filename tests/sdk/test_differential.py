@@ -46,6 +46,14 @@ COLLECTOR = Path(os.environ.get("OTLP_MMAP_BIN", ROOT / "build" / "dev" / "colle
 E2E_REQUIRED = otelcol.e2e_required()
 
 
+class Order:
+    """An application object given as an attribute (as Django's logging passes its request):
+    both SDKs keep its str()."""
+
+    def __str__(self) -> str:
+        return "<Order 42>"
+
+
 def workload(tracer: Any, meter: Any, logger: Any, pylog: logging.Logger) -> None:
     """The same API calls, whatever the SDK."""
     counter = meter.create_counter("wl.requests", unit="1", description="Requests served")
@@ -73,6 +81,7 @@ def workload(tracer: Any, meter: Any, logger: Any, pylog: logging.Logger) -> Non
         with tracer.start_as_current_span("db", kind=SpanKind.CLIENT) as db:
             db.set_attribute("db.system", "sqlite")
             db.set_attributes({"db.rows": 3, "n": 2})
+            db.set_attribute("db.order", Order())
             db.add_event("query", {"rows": 3, "sql": "select 1"})
             db.set_status(Status(StatusCode.OK))
             latency.record(12.5, {"op": "select"})
@@ -90,7 +99,7 @@ def workload(tracer: Any, meter: Any, logger: Any, pylog: logging.Logger) -> Non
                 attributes={"key": "k1"},
                 event_name="wl.cache.lookup",
             )
-            pylog.warning("cache miss for %s", "key-1", extra={"cache.key": "key-1"})
+            pylog.warning("cache miss for %s", "key-1", extra={"cache.key": "key-1", "order": Order()})
         try:
             with tracer.start_as_current_span("failing", kind=SpanKind.PRODUCER):
                 raise ValueError("boom")

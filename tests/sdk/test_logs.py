@@ -124,10 +124,21 @@ def test_unsupported_body_and_attributes_never_raise(logger_provider: Any, path:
         def __str__(self) -> str:
             return "a thing"
 
-    logger.emit(body=Thing(), attributes={"ok": 1, "bad": Thing()}, severity_number=99)  # type: ignore[arg-type]
+    class Opaque:  # object's own repr only: nothing worth keeping
+        pass
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    attributes = {"ok": 1, "thing": Thing(), "opaque": Opaque(), "unprintable": Unprintable(), "in_list": [Thing()]}
+    logger.emit(body=Thing(), attributes=attributes, severity_number=99)  # type: ignore[arg-type]
     (event,) = events(path)
-    assert event["body"] == "a thing" and event["attributes"] == {"ok": 1}
-    assert event["dropped_attributes_count"] == 1 and event["severity_number"] == 24
+    # As the official SDK (1.45): a value of another type is kept as its str() when its type
+    # has one; the others are dropped and counted.
+    assert event["body"] == "a thing"
+    assert event["attributes"] == {"ok": 1, "thing": "a thing", "in_list": ["a thing"]}
+    assert event["dropped_attributes_count"] == 2 and event["severity_number"] == 24
 
 
 def test_log_record_limits(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
