@@ -16,6 +16,9 @@ import shop
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger("shop.flask")
 app = Flask(__name__)
+# No template cache: each render loads and compiles. With gunicorn's workers, which worker
+# renders first (and so which request has the jinja2.compile span) would be down to chance.
+app.jinja_options = {**app.jinja_options, "cache_size": 0}
 
 
 def query(sql: str, *params: object) -> list:

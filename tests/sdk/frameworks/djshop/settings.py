@@ -3,6 +3,8 @@ after Django's DEFAULT_LOGGING (each closes every handler there is): console han
 own loggers, whose records also propagate to the root logger, where the telemetry handler
 is (a LOGGING with a "root" section would remove it, with either SDK set up in code)."""
 
+from pathlib import Path
+
 import shop
 
 SECRET_KEY = "frameworks-test"
@@ -14,7 +16,10 @@ MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": shop.DB_PATH}}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+# The Flask and FastAPI shops' template: the same text in Django's template language.
+TEMPLATES = [
+    {"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [Path(__file__).parents[1] / "templates"]}
+]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

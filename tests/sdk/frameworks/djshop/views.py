@@ -17,7 +17,7 @@ log = logging.getLogger("shop.django")
 def index(request):
     items = list(Item.objects.all())
     log.info("listed %d items", len(items))
-    return render(request, "djshop/index.html", {"title": "Shop", "items": items})
+    return render(request, "index.html", {"title": "Shop", "items": items})
 
 
 @require_GET
