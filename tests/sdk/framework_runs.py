@@ -6,6 +6,7 @@ and is killed (its whole process group) when the run ends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -95,15 +96,10 @@ class Run:
     workdir: Path
     port: int = 0
     statuses: List[int] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
     def label(self) -> str:
         return f"{self.app.name}-{self.sdk}"
-
-    def log(self, name: str) -> str:
-        path = self.workdir / name
-        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
 
 
 def environment(run: Run, collector: otelcol.OtelCol) -> Dict[str, str]:
@@ -152,76 +148,88 @@ def send(port: int, request: Request) -> int:
         return int(exc.code)
 
 
-def wait_listening(proc: subprocess.Popen, port: int, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited with {proc.returncode} before listening:\n{what()}")
+class Process:
+    """A child in a process group of its own (gunicorn's workers go with it), its output in
+    <cwd>/<name>.out, stopped with `stop_signal` when the `with` block ends (`code`: its exit
+    status, -9 when it had to be killed)."""
+
+    def __init__(self, argv: List[str], env: Dict[str, str], cwd: Path, name: str, stop_signal: int) -> None:
+        self.argv, self.env, self.cwd, self.stop_signal = argv, env, cwd, stop_signal
+        self.log_path = cwd / f"{name}.out"
+        self.code: Optional[int] = None
+
+    def __enter__(self) -> "Process":
+        self._out = open(self.log_path, "wb")  # noqa: SIM115  (closed in __exit__)
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=self._out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            # SIGINT at its default: a parent that ignores it (a background job, CI) would pass that on.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        return self
+
+    def exited(self) -> bool:
+        """Whether it exited, without reaping it: its pid (and group id) stay ours until then."""
+        return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def wait_listening(self, port: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.exited():
+                raise AssertionError(f"exited before listening:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not listening after {START_TIMEOUT}s:\n{self.log()}") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        in_time = False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not listening after {START_TIMEOUT}s:\n{what()}") from None
-            time.sleep(0.1)
-
-
-def start(argv: List[str], env: Dict[str, str], cwd: Path, name: str) -> subprocess.Popen:
-    out = open(cwd / f"{name}.out", "wb")  # noqa: SIM115  (closed when the process is stopped)
-    return subprocess.Popen(
-        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        # A group of its own (gunicorn's workers are stopped with it); SIGINT at its default
-        # (a parent that ignores it, a background job or CI, would pass that on).
-        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen, sig: int) -> int:
-    """Stops the process with `sig`, then kills its group if it has not exited in time."""
-    try:
-        if proc.poll() is None:
-            proc.send_signal(sig)
-        return proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return -9
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the group (workers)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=STOP_TIMEOUT)
-        if proc.stdout is not None:
-            proc.stdout.close()
+            if not self.exited():
+                self.proc.send_signal(self.stop_signal)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while not self.exited() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            in_time = self.exited()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # what is left of the group (workers), or all of it
+            code = self.proc.wait(timeout=STOP_TIMEOUT)
+            self.code = code if in_time else -9
+            self._out.close()
 
 
 def run_app(run: Run, collector: otelcol.OtelCol, collect_bin: Path) -> Run:
     """One application on one SDK, start to exit; raises AssertionError when the run itself
     goes wrong (a start failure, a wrong HTTP status, an unclean exit)."""
-    began = time.monotonic()
     run.workdir.mkdir(parents=True, exist_ok=True)
     shop.seed(str(run.workdir / shop.DB_PATH))
     run.port = otelcol.free_port()
     env = environment(run, collector)
-    collect = None
-    if run.sdk == "ours":
-        collect_env = {k: v for k, v in env.items() if not k.startswith(("OTEL_", "SDK_MMAP_"))}
-        collect = start(
-            [str(collect_bin), "collect", "--file", env["SDK_MMAP_EXPORTER_FILE"], "--endpoint",
-             f"http://{collector.grpc_endpoint}", "--protocol", "grpc", "--stats-interval", "0"],
-            collect_env, run.workdir, "collect",
-        )  # fmt: skip
     argv = run.app.command(run.port)
     if run.app.auto_instrumented:
         argv = [str(BIN / "opentelemetry-instrument"), *argv]
-    app = start(argv, env, run.workdir, "app")
-    try:
-        wait_listening(app, run.port, lambda: run.log("app.out"))
+    with contextlib.ExitStack() as stack:  # stops the application first, then the collector
+        collect = None
+        if run.sdk == "ours":
+            collect = stack.enter_context(
+                Process(
+                    [str(collect_bin), "collect", "--file", env["SDK_MMAP_EXPORTER_FILE"], "--endpoint",
+                     f"http://{collector.grpc_endpoint}", "--protocol", "grpc", "--stats-interval", "0"],
+                    {k: v for k, v in env.items() if not k.startswith(("OTEL_", "SDK_MMAP_"))},
+                    run.workdir, "collect", signal.SIGTERM,  # SIGTERM: it drains the file, then exits
+                )
+            )  # fmt: skip
+        app = stack.enter_context(Process(argv, env, run.workdir, "app", run.app.stop_signal))
+        app.wait_listening(run.port)
         run.statuses = [send(run.port, request) for request in SCRIPT]
-    finally:
-        app_code = stop(app, run.app.stop_signal)
-        collect_code = stop(collect, signal.SIGTERM) if collect is not None else 0  # drains, then exits
-    run.seconds = time.monotonic() - began
-    assert run.statuses == [r.status for r in SCRIPT], (run.statuses, run.log("app.out"))
-    assert app_code == 0, f"{run.label} exited with {app_code}:\n{run.log('app.out')}"
-    assert collect_code == 0, f"otlp-mmap collect exited with {collect_code}:\n{run.log('collect.out')}"
+    assert run.statuses == [r.status for r in SCRIPT], (run.statuses, app.log())
+    assert app.code == 0, f"{run.label} exited with {app.code}:\n{app.log()}"
+    assert collect is None or collect.code == 0, f"otlp-mmap collect exited with {collect.code}:\n{collect.log()}"
     return run
