@@ -286,7 +286,7 @@ void Reader::scan_slots(RingKind ring, size_t max, F&& f) {
           if (!r.is_published(next, r.availability(next).load(std::memory_order_acquire))) return;
           published = true;
           slot = slot_record::parse(r.slot(next), b);
-          std::memcpy(out, slot.bytes.data(), slot.bytes.size());
+          if (!slot.bytes.empty()) std::memcpy(out, slot.bytes.data(), slot.bytes.size());
         })) {
       return;
     }

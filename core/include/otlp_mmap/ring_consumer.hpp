@@ -81,8 +81,9 @@ class RingConsumer {
         ring_.note_published_seen(next);
         stuck_idx_ = -2;
         fragment_ = slot_record::parse(ring_.slot(next), ring_.buffer_size());
-        std::memcpy(buf, fragment_.bytes.data(), fragment_.bytes.size());
         len = fragment_.bytes.size();
+        // An invalid slot parses to no bytes (a null span): memcpy must not see it.
+        if (len > 0) std::memcpy(buf, fragment_.bytes.data(), len);
         fragment_.bytes = {};
         seq_ = next;
         ring_.note_consumed();
