@@ -14,7 +14,7 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build soak wheel wheels demo demo-core bench bench-cpp bench-python bench-sdk bench-collector bench-load format format-check clean
+        test-fuzz fuzz fuzz-build soak wheel wheels demo demo-core bench bench-cpp bench-python bench-sdk bench-sdk-instructions bench-collector bench-load format format-check clean
 
 help:
 	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench           C++, Python, SDK-vs-official and collector benchmarks (printed, never asserted)"
 	@echo "make soak            10 minutes of load through the whole pipeline; RSS must stay flat (SOAK_SECONDS=...)"
 	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
+	@echo "make bench-sdk-instructions [BASELINE=checkout]   instructions per SDK call (callgrind), against another checkout"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
 	@echo "make wheel           the sdist and .venv's wheel (with build/dev's collector) in dist/, checked in a clean virtualenv"
 	@echo "make wheels          the sdist and a manylinux wheel per CPython 3.9-3.13 found, each checked in a clean virtualenv"
@@ -119,6 +120,11 @@ bench: bench-cpp bench-python bench-sdk bench-collector
 bench-sdk: python otelcol
 	$(PY) bench/sdk_bench.py
 	$(PY) bench/request_overhead_bench.py
+
+# Instructions per SDK call (callgrind: immune to the machine's noise), against another
+# checkout with BASELINE=path.
+bench-sdk-instructions: python
+	$(PY) bench/sdk_instructions.py $(if $(BASELINE),--baseline $(BASELINE))
 
 # The collector on one core: spans/logs/measurements per second, idle CPU, into a real Collector.
 bench-collector: build otelcol

@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libcli11-dev                                  # collector: command line
   libjemalloc-dev                               # collector: allocator (a third less CPU per span)
   python3-venv wrk
+  valgrind                                      # bench/sdk_instructions.py: instructions per SDK call
 )
 
 missing=()
