@@ -166,11 +166,15 @@ def test_sdk_disabled_means_readers_get_nothing(path: str, monkeypatch: Any) -> 
     mp.shutdown()
 
 
-def test_prometheus_reader_if_installed(path: str) -> None:
-    prometheus = pytest.importorskip("opentelemetry.exporter.prometheus")
-    registry = pytest.importorskip("prometheus_client").REGISTRY
-    reader = prometheus.PrometheusMetricReader()
+def test_prometheus_reader(path: str) -> None:
+    # A hard dependency of the dev environment (requirements-dev.txt): never skipped.
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import REGISTRY
+
+    reader = PrometheusMetricReader()
     mp = sdk.MeterProvider(path, shutdown_on_exit=False, metric_readers=[reader])
     mp.get_meter("m").create_counter("prom_requests").add(3, {"route": "/a"})
-    assert registry.get_sample_value("prom_requests_total", {"route": "/a"}) == 3
+    # The exporter adds the scope as otel_scope_* labels, as it does for the official SDK.
+    labels = {"otel_scope_name": "m", "otel_scope_schema_url": "", "otel_scope_version": "", "route": "/a"}
+    assert REGISTRY.get_sample_value("prom_requests_total", labels) == 3
     mp.shutdown()
