@@ -14,7 +14,7 @@ JOBS   ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
 
 .PHONY: help setup build python otelcol test test-cpp test-python test-sanitizers test-asan test-tsan \
-        test-fuzz fuzz fuzz-build soak wheel wheels demo demo-core bench bench-cpp bench-python bench-sdk bench-sdk-instructions bench-collector bench-load format format-check clean
+        test-fuzz fuzz fuzz-build soak wheel wheels demo demo-core bench bench-cpp bench-python bench-sdk bench-sdk-instructions bench-collector bench-load bench-pipeline format format-check clean
 
 help:
 	@echo "make demo            set up if needed; collector + example server (gunicorn, 2 workers) + a few"
@@ -23,6 +23,7 @@ help:
 	@echo "make test            set up if needed, then every test (C++, Python, end to end, sanitizers, fuzz, wheel)"
 	@echo "make bench           C++, Python, SDK-vs-official and collector benchmarks (printed, never asserted)"
 	@echo "make soak            10 minutes of load through the whole pipeline; RSS must stay flat (SOAK_SECONDS=...)"
+	@echo "make bench-pipeline  the whole pipeline (app + collector CPU per item, drops) against the official SDK"
 	@echo "make bench-load      wrk against the example server: no telemetry, official SDK, otlp-mmap"
 	@echo "make bench-sdk-instructions [BASELINE=checkout]   instructions per SDK call (callgrind), against another checkout"
 	@echo "make test-asan|test-tsan  the C++ tests under AddressSanitizer+UBSan / ThreadSanitizer"
@@ -132,6 +133,12 @@ bench-collector: build otelcol
 	taskset -c 0 $(BUILD)/bench/collector_metrics_bench --benchmark_min_time=0.5
 	$(PY) bench/collector_idle_cpu.py
 	$(PY) bench/collector_otelcol_bench.py
+
+# The whole pipeline against the official SDK into one real Collector: CPU per span, log record and
+# measurement (application + collector), drops, collector RSS, and the API calls while the
+# collector drains the file (bench/pipeline_bench.py).
+bench-pipeline: build python otelcol
+	$(PY) bench/pipeline_bench.py
 
 # wrk against the example server under gunicorn: no telemetry, official SDK, otlp-mmap.
 bench-load: build python otelcol

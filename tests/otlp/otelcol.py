@@ -83,7 +83,7 @@ class OtelCol:
     def __init__(self, binary: str | Path | None = None, workdir: str | Path | None = None, *,
                  debug_verbosity: str | None = "basic", batch: bool = False,
                  startup_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 flush_interval: str = "100ms"):
+                 flush_interval: str = "100ms", file_exporter: bool = True):
         self.binary = Path(binary) if binary else default_binary()
         if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
             raise OtelColError(f"collector binary not found: {self.binary} (run scripts/build-otelcol.sh)")
@@ -98,6 +98,7 @@ class OtelCol:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.flush_interval = flush_interval
+        self.file_exporter = file_exporter  # False: only the debug exporter (benchmarks)
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.proc: subprocess.Popen | None = None
@@ -120,10 +121,11 @@ class OtelCol:
 
     # -- lifecycle ------------------------------------------------------------------------
     def _config(self, out_file: Path) -> dict:
-        exporters: dict[str, Any] = {
-            "file": {"path": str(out_file), "format": "json", "flush_interval": self.flush_interval},
-        }
-        names = ["file"]
+        exporters: dict[str, Any] = {}
+        names = []
+        if self.file_exporter:
+            exporters["file"] = {"path": str(out_file), "format": "json", "flush_interval": self.flush_interval}
+            names.append("file")
         if self.debug_verbosity:
             exporters["debug"] = {"verbosity": self.debug_verbosity}
             names.append("debug")
