@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -628,3 +629,48 @@ def test_real_collector_receives_the_workload_exactly(binary, tmp_path, real_col
     check_spans(col.items_with_context("resourceSpans"))
     check_logs(col.items_with_context("resourceLogs"))
     check_metrics(col.items_with_context("resourceMetrics"))
+
+
+@needs_otelcol
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_a_metric_collection_larger_than_the_collectors_limit_arrives_whole(binary, tmp_path, real_collector,
+                                                                           protocol):
+    """40,000 series of 20 streams make one collection of about 8 MB, twice what the Collector's OTLP/gRPC
+    receiver takes in one message (4 MiB; sent whole it was refused, RESOURCE_EXHAUSTED, and every point
+    lost): it is cut into requests that fit, and every point arrives. The HTTP receiver takes 8 MB in
+    one body; the cut requests must arrive whole there too."""
+    col = real_collector
+    endpoint = f"http://{col.grpc_endpoint}" if protocol == "grpc" else col.http_endpoint
+    f = tmp_path / "telemetry.mmap"
+    w = Writer(str(f), events_slots=256, spans_slots=256, measurements_slots=1 << 16)
+    scope = w.create_instrumentation_scope(w.create_resource({"service.name": "big"}), "big.lib", "1", None)
+    streams, sets = 20, 2000
+    for s in range(streams):
+        stream = w.create_metric_stream(scope, f"big.{s}", None, "1",
+                                        {"sum": {"aggregation_temporality": "DELTA", "is_monotonic": True}})
+        for i in range(sets):
+            w.record_measurement(stream, {"series": f"{i:05d}" + "v" * 150}, T0 + i, s + 1)
+    c = Collect(binary, tmp_path, f, "--endpoint", endpoint, "--protocol", protocol,
+                "--metric-export-interval", "500", "--cardinality-limit", "4000")
+
+    def points() -> dict[str, dict[str, int]]:
+        got: dict[str, dict[str, int]] = {}
+        for _, _, m in col.items_with_context("resourceMetrics"):
+            for p in m.get("sum", {}).get("dataPoints", []):
+                got.setdefault(m["name"], {})[attrs(p)["series"]] = n(p.get("asInt"))
+        return got
+
+    try:
+        col.wait_for(lambda k: sum(len(v) for v in points().values()) >= streams * sets, timeout=60, interval=0.5)
+    finally:
+        assert c.stop() == 0, c.stderr()
+    got = points()
+    assert sorted(got) == sorted(f"big.{s}" for s in range(streams))
+    for s in range(streams):
+        assert len(got[f"big.{s}"]) == sets
+        assert set(got[f"big.{s}"].values()) == {s + 1}
+    # Every collection exported whole (cumulative by default: each one repeats every series), none refused.
+    stats = [line for line in c.stderr().splitlines() if "stats: read" in line][-1]
+    exported = int(re.search(r"points_exported=(\d+)", stats).group(1))
+    assert exported >= streams * sets and exported % (streams * sets) == 0, stats
+    assert "points_rejected=0 " in stats and "dropped writer=0 exporter=0 reader=0" in stats, stats
