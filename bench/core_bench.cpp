@@ -232,6 +232,41 @@ void BM_RingClaimPublishWithConsumer(benchmark::State& state) {
 }
 BENCHMARK(BM_RingClaimPublishWithConsumer)->Arg(1 << 16);
 
+// The consumer's side alone: a full in-memory ring of 65,536 100-byte records drained one slot
+// at a time (next(): a guarded pass and a reader_index store per record) or in passes of up to
+// `range(0)` slots (take(): one of each per pass). Refilled, untimed, between iterations.
+void BM_RingConsume(benchmark::State& state) {
+  const layout::RingGeometry g{1 << 16, 128};
+  std::vector<uint64_t> mem(g.bytes() / 8 + 16);
+  auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(mem.data()) + 63) & ~uintptr_t{63});
+  Ring ring(base, g);
+  ring.initialize();
+  RingConsumer consumer(ring, std::chrono::seconds(60));
+  uint8_t record[100];
+  std::memset(record, 'x', sizeof record);
+  record[0] = 99;
+  const size_t pass = static_cast<size_t>(state.range(0));
+  std::string payload;
+  SlotBatch batch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (uint64_t i = 0; i < g.num_buffers; ++i) {
+      int64_t idx = -1;
+      if (ring.claim(idx, 0) != Ring::Claim::kOk) break;
+      std::memcpy(ring.slot(idx), record, sizeof record);
+      ring.publish(idx);
+    }
+    state.ResumeTiming();
+    if (pass <= 1) {
+      while (consumer.next(payload) == RingConsumer::Result::kRecord) benchmark::DoNotOptimize(payload.data());
+    } else {
+      while (consumer.take(batch, pass) == RingConsumer::End::kMax) benchmark::DoNotOptimize(batch.size());
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(g.num_buffers));
+}
+BENCHMARK(BM_RingConsume)->Arg(1)->Arg(256)->Arg(4096);
+
 // Encoding alone (no ring): how much of a write is protobuf encoding.
 void BM_Encode100ByteRecord(benchmark::State& state) {
   const std::string path = temp_path("encode");

@@ -200,42 +200,36 @@ void Reader::note_torn(RingKind ring) {
   guard([&] { file_->atomic_at<uint64_t>(fh::kReaderSkippedTorn).fetch_add(1, std::memory_order_relaxed); });
 }
 
-bool Reader::next_payload(RingKind ring, std::string& payload) {
-  if (!file_->writable() || failed_) return false;
-  auto& c = consumers_[static_cast<size_t>(ring)];
-  auto& a = assemblers_[static_cast<size_t>(ring)];
-  for (;;) {
-    const RingConsumer::Result res = c.next(payload);
-    // A slot that is neither the next part of a record in progress nor a wait for it ends
-    // that record: it is lost, counted as corrupt.
-    if (res == RingConsumer::Result::kRecord || res == RingConsumer::Result::kSkippedTorn ||
-        res == RingConsumer::Result::kCorrupt) {
-      if (a.interrupt()) note_corrupt(ring);
-    }
-    switch (res) {
-      case RingConsumer::Result::kRecord: return true;
-      case RingConsumer::Result::kFragment: {
-        const RecordAssembler::Fed fed = a.feed(c.fragment(), c.sequence(), payload);
-        if (fed.lost_partial) note_corrupt(ring);
-        switch (fed.step) {
-          case RecordAssembler::Step::kComplete: payload.swap(a.record()); return true;
-          case RecordAssembler::Step::kIncomplete: continue;
-          case RecordAssembler::Step::kOrphan: note_torn(ring); continue;
-          case RecordAssembler::Step::kInvalid: note_corrupt(ring); continue;
-        }
-        continue;
-      }
-      case RingConsumer::Result::kEmpty:
-      case RingConsumer::Result::kPending: return false;
-      case RingConsumer::Result::kFault:
-        ++faults_;
-        fail("the file shrank or has a hole under the reader (SIGBUS reading the " +
-             std::string(layout::ring_name(ring)) + " ring)");
-        return false;
-      case RingConsumer::Result::kSkippedTorn: note_torn(ring); continue;
-      case RingConsumer::Result::kCorrupt: note_corrupt(ring); continue;
-    }
+void Reader::note_fault(RingKind ring) {
+  ++faults_;
+  fail("the file shrank or has a hole under the reader (SIGBUS reading the " + std::string(layout::ring_name(ring)) +
+       " ring)");
+}
+
+bool Reader::accept(RingKind ring, const SlotBatch::Entry& e, std::string_view& record) {
+  RecordAssembler& a = assemblers_[static_cast<size_t>(ring)];
+  // A slot that is not the next part of a record in progress ends that record: it is lost,
+  // counted as corrupt.
+  if (e.kind != SlotBatch::Kind::kFragment && a.interrupt()) note_corrupt(ring);
+  switch (e.kind) {
+    case SlotBatch::Kind::kRecord: record = batch_.bytes(e); return true;
+    case SlotBatch::Kind::kTorn: note_torn(ring); return false;
+    case SlotBatch::Kind::kCorrupt: note_corrupt(ring); return false;
+    case SlotBatch::Kind::kFragment: break;
   }
+  const RecordAssembler::Fed fed = a.feed(e.slot, e.seq, batch_.bytes(e));
+  if (fed.lost_partial) note_corrupt(ring);
+  switch (fed.step) {
+    case RecordAssembler::Step::kComplete: record = a.record(); return true;
+    case RecordAssembler::Step::kIncomplete: return false;
+    case RecordAssembler::Step::kOrphan: note_torn(ring); return false;
+    case RecordAssembler::Step::kInvalid: note_corrupt(ring); return false;
+  }
+  return false;
+}
+
+bool Reader::next_payload(RingKind ring, std::string& payload) {
+  return drain(ring, 1, [&](std::string_view p) { payload.assign(p); }) == 1;
 }
 
 void Reader::peek(RingKind ring, size_t max, const std::function<void(int64_t, std::string_view)>& f) {

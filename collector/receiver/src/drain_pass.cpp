@@ -6,13 +6,13 @@ namespace otlp_mmap::collector {
 
 namespace {
 
-// Reads up to `limit` records of one ring into `to`; returns how many.
+// Reads up to `limit` records of one ring into `to`, in passes that free the ring's slots
+// once each (Reader::drain); returns how many records were taken.
 template <class Record>
-size_t drain_ring(FileSource& file, Consumer<const Received<Record>&>& to, size_t limit) {
-  Record record;
-  size_t n = 0;
-  for (; n < limit && file.reader->next(record); ++n) to.consume(Received<Record>{record, file});
-  return n;
+size_t drain_ring(FileSource& file, Signal signal, Consumer<const Received<Record>&>& to, size_t limit) {
+  return file.reader->drain_decoded<Record>(ring_of(signal), limit, [&](const Record& record) {
+    to.consume(Received<Record>{record, file});
+  });
 }
 
 bool has_unread(const Reader& reader, Signal signal) { return reader.ring_state(ring_of(signal)).unread() > 0; }
@@ -43,9 +43,9 @@ DrainPass drain_pass(FileSource& file, const ReceiverConsumers& to, size_t per_r
   const size_t log_room = std::min(per_ring, to.logs.room());
   pass.blocked =
       (span_room == 0 && has_unread(reader, Signal::kTraces)) || (log_room == 0 && has_unread(reader, Signal::kLogs));
-  const size_t spans = drain_ring(file, to.traces, span_room);
-  const size_t logs = drain_ring(file, to.logs, log_room);
-  const size_t measurements = drain_ring(file, to.metrics, std::min(per_ring, to.metrics.room()));
+  const size_t spans = drain_ring(file, Signal::kTraces, to.traces, span_room);
+  const size_t logs = drain_ring(file, Signal::kLogs, to.logs, log_room);
+  const size_t measurements = drain_ring(file, Signal::kMetrics, to.metrics, std::min(per_ring, to.metrics.room()));
   pass.records = spans + logs + measurements;
   pass.more = (spans == per_ring && spans > 0) || (logs == per_ring && logs > 0) ||
               (measurements == per_ring && measurements > 0);

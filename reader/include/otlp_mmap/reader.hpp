@@ -119,6 +119,21 @@ class Reader {
   // record spread over several slots comes whole (FORMAT.md §9.17).
   bool next_payload(layout::RingKind ring, std::string& payload);
 
+  // Drains up to `max` records of `ring` in passes (RingConsumer::take: one guarded pass
+  // copies the slots out and stores reader_index once), then calls
+  // `f(std::string_view payload)` for each record, outside the SIGBUS guard; a record spread
+  // over several slots comes whole. The view is valid during the call only. Torn and corrupt
+  // slots on the way are skipped and counted. Returns the number of payloads handed to `f`.
+  // `f` may read the dictionary but must not drain again; an exception from `f` propagates,
+  // and the rest of that pass, already consumed from the ring, is lost.
+  template <class F>
+  size_t drain(layout::RingKind ring, size_t max, F&& f);
+  // The same with each payload decoded into one reused message: `f(const Msg&)`, Msg the
+  // ring's record type (SpanEvent, Event, Measurement). Payloads that do not decode are
+  // counted as corrupt and not handed on. Returns the number of payloads taken.
+  template <class Msg, class F>
+  size_t drain_decoded(layout::RingKind ring, size_t max, F&& f);
+
   // Published records not yet consumed, oldest first, without consuming them. Stops at
   // the first unpublished slot or after `max` records. A record spread over several slots
   // comes whole, with the sequence of its head.
@@ -157,17 +172,25 @@ class Reader {
 
   template <class Msg>
   bool next_decoded(layout::RingKind ring, Msg& out) {
-    while (next_payload(ring, scratch_)) {
-      if (decode(scratch_, out)) {
+    bool decoded = false;
+    const auto take = [&](std::string_view payload) {
+      decoded = decode(payload, out);
+      if (decoded) {
         ++counters_.records[static_cast<size_t>(ring)];
-        return true;
+      } else {
+        note_corrupt(ring);
       }
-      note_corrupt(ring);
+    };
+    while (drain(ring, 1, take) == 1 && !decoded) {
     }
-    return false;
+    return decoded;
   }
+  // One slot of a pass, in order: a whole record (or the last part of a spread one) sets
+  // `record` and returns true; the rest is assembled, or counted as torn or corrupt.
+  bool accept(layout::RingKind ring, const SlotBatch::Entry& e, std::string_view& record);
   void note_corrupt(layout::RingKind ring);
   void note_torn(layout::RingKind ring);
+  void note_fault(layout::RingKind ring);
   template <class Msg>
   bool read_message(int64_t ref, Msg& out);
 
@@ -193,8 +216,45 @@ class Reader {
   std::array<RingConsumer, 3> consumers_;
   std::array<RecordAssembler, 3> assemblers_;
   ReaderCounters counters_;
-  std::string scratch_;
   std::string entry_scratch_;
+  SlotBatch batch_;  // drain's current pass
 };
+
+template <class F>
+size_t Reader::drain(layout::RingKind ring, size_t max, F&& f) {
+  if (!file_->writable() || failed_) return 0;
+  RingConsumer& c = consumers_[static_cast<size_t>(ring)];
+  size_t handed = 0;
+  while (handed < max) {
+    // Each slot completes at most one record, so `max - handed` slots never hand on too many.
+    const RingConsumer::End end = c.take(batch_, max - handed);
+    if (end == RingConsumer::End::kFault) {
+      note_fault(ring);
+      break;
+    }
+    std::string_view record;
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      if (!accept(ring, batch_[i], record)) continue;
+      ++handed;
+      f(record);
+    }
+    // kMax: `max` slots were taken, or the batch filled up, and more may be waiting.
+    if (end != RingConsumer::End::kMax || batch_.empty() || failed_) break;
+  }
+  return handed;
+}
+
+template <class Msg, class F>
+size_t Reader::drain_decoded(layout::RingKind ring, size_t max, F&& f) {
+  Msg msg;  // reused for every record of the call
+  return drain(ring, max, [&](std::string_view payload) {
+    if (!decode(payload, msg)) {
+      note_corrupt(ring);
+      return;
+    }
+    ++counters_.records[static_cast<size_t>(ring)];
+    f(static_cast<const Msg&>(msg));
+  });
+}
 
 }  // namespace otlp_mmap
