@@ -125,7 +125,8 @@ class Reader {
   // over several slots comes whole. The view is valid during the call only. Torn and corrupt
   // slots on the way are skipped and counted. Returns the number of payloads handed to `f`.
   // `f` may read the dictionary but must not drain again; an exception from `f` propagates,
-  // and the rest of that pass, already consumed from the ring, is lost.
+  // and the rest of that pass, already consumed from the ring, is lost, as it is when the
+  // reader fails during the pass.
   template <class F>
   size_t drain(layout::RingKind ring, size_t max, F&& f);
   // The same with each payload decoded into one reused message: `f(const Msg&)`, Msg the
@@ -233,7 +234,9 @@ size_t Reader::drain(layout::RingKind ring, size_t max, F&& f) {
       break;
     }
     std::string_view record;
-    for (size_t i = 0; i < batch_.size(); ++i) {
+    // A fault while `f` read the dictionary fails the reader: the file is given up, and the rest
+    // of the pass is not handed on (it may name the same broken entries).
+    for (size_t i = 0; i < batch_.size() && !failed_; ++i) {
       if (!accept(ring, batch_[i], record)) continue;
       ++handed;
       f(record);
