@@ -216,7 +216,22 @@ void EventRecordView::reset() {
 
 bool valid_any_value(std::string_view bytes, int depth) { return valid_any(bytes, depth); }
 
-bool decode_view(std::string_view bytes, SpanRecordView& out) {
+AnyValueMember any_value_member(std::string_view any_value) {
+  AnyValueMember m;
+  for_each_field(any_value, [&](const Field& f) {
+    if (f.number >= 1 && f.number <= 8) m = AnyValueMember{f.number, f.u, f.bytes};
+    return true;
+  });
+  return m;
+}
+
+KeyValueRefView key_value_ref(std::string_view bytes) {
+  KeyValueRefView kv;
+  valid_kv(bytes, kv, 0);
+  return kv;
+}
+
+bool decode(std::string_view bytes, SpanRecordView& out) {
   out.reset();
   return for_each_field(bytes, [&](const Field& f) {
     switch (f.number) {
@@ -240,7 +255,7 @@ bool decode_view(std::string_view bytes, SpanRecordView& out) {
   });
 }
 
-bool decode_view(std::string_view bytes, EventRecordView& out) {
+bool decode(std::string_view bytes, EventRecordView& out) {
   out.reset();
   return for_each_field(bytes, [&](const Field& f) {
     switch (f.number) {

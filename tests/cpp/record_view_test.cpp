@@ -93,7 +93,7 @@ TEST(RecordView, SpanRecordsDecodeAsTheOwnedDecoderDecodesThem) {
     if (gen.chance(0.4)) bytes = gen.mutate(bytes);
     SpanEvent o;
     const bool ok = decode(bytes, o);
-    ASSERT_EQ(ok, decode_view(bytes, view)) << "record " << i;
+    ASSERT_EQ(ok, decode(bytes, view)) << "record " << i;
     if (!ok) {
       ++refused;
       continue;
@@ -115,7 +115,7 @@ TEST(RecordView, EventsDecodeAsTheOwnedDecoderDecodesThem) {
     if (gen.chance(0.4)) bytes = gen.mutate(bytes);
     Event o;
     const bool ok = decode(bytes, o);
-    ASSERT_EQ(ok, decode_view(bytes, view)) << "record " << i;
+    ASSERT_EQ(ok, decode(bytes, view)) << "record " << i;
     if (!ok) {
       ++refused;
       continue;

@@ -90,10 +90,45 @@ struct EventRecordView {
   void reset();
 };
 
-bool decode_view(std::string_view bytes, SpanRecordView& out);
-bool decode_view(std::string_view bytes, EventRecordView& out);
+// Named as the owned decoders, so that code generic in the record type (Reader::drain_decoded)
+// takes either.
+bool decode(std::string_view bytes, SpanRecordView& out);
+bool decode(std::string_view bytes, EventRecordView& out);
 
 // Whether `bytes` is an AnyValue the owned decoder accepts (a value nested `depth` deep).
 bool valid_any_value(std::string_view bytes, int depth = 0);
+
+// ---- walking values a view handed out (validated: these do not check again)
+
+// The member an AnyValue holds: the last of its known fields (1..8, as the owned decoder keeps
+// it); number 0 when it holds none (kind kEmpty).
+struct AnyValueMember {
+  uint32_t number = 0;
+  uint64_t u = 0;          // bool, int, double bits, value ref
+  std::string_view bytes;  // string, bytes, array or kvlist content
+};
+AnyValueMember any_value_member(std::string_view any_value);
+
+// The elements of an array's or a key-value list's content (field 1 of each), in order:
+// AnyValue bytes or KeyValueRef bytes.
+template <class F>
+void for_each_element(std::string_view content, F&& f) {
+  wire::Decoder d(content);
+  while (!d.done()) {
+    uint32_t field;
+    wire::WireType type;
+    if (!d.tag(field, type)) return;
+    if (field == 1 && type == wire::kLen) {
+      std::string_view element;
+      if (!d.bytes(element)) return;
+      f(element);
+    } else if (!d.skip(type)) {
+      return;
+    }
+  }
+}
+
+// A KeyValueRef from its bytes.
+KeyValueRefView key_value_ref(std::string_view bytes);
 
 }  // namespace otlp_mmap
