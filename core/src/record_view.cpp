@@ -20,9 +20,12 @@ bool view_kv(const Field& f, std::vector<KeyValueRefView>& attrs, int depth) {
   return valid_kv(f.bytes, attrs.back(), depth + 1);
 }
 
-bool valid_any(std::string_view bytes, int depth) {
+// `member` (when given) receives the member the value holds.
+bool valid_any(std::string_view bytes, int depth, AnyValueMember* member = nullptr) {
   if (depth > kMaxNesting) return false;
+  if (member != nullptr) *member = AnyValueMember{};
   return for_each_field(bytes, [&](const Field& f) {
+    if (member != nullptr && f.number >= 1 && f.number <= 8) *member = AnyValueMember{f.number, f.u, f.bytes};
     switch (f.number) {
       case 1:
       case 7: return want(f, wire::kLen);
@@ -60,7 +63,7 @@ bool valid_kv(std::string_view bytes, KeyValueRefView& out, int depth) {
       case 2:
         if (!want(f, wire::kLen)) return false;
         out.value = f.bytes;
-        return valid_any(f.bytes, depth + 1);
+        return valid_any(f.bytes, depth + 1, &out.member);
       default: return true;
     }
   });
@@ -267,7 +270,7 @@ bool decode(std::string_view bytes, EventRecordView& out) {
         if (!want(f, wire::kLen)) return false;
         out.has_body = true;
         out.body = f.bytes;
-        return valid_any(f.bytes, 0);
+        return valid_any(f.bytes, 0, &out.body_member);
       case 6: return view_int64(f, out.event_name_ref);
       case 7: return want(f, wire::kLen) && view_span_context(f.bytes, out.span_context);
       case 8: return view_kv(f, out.attributes, 0);

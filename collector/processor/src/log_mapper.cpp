@@ -25,7 +25,7 @@ void LogMapper::map(const EventRecordView& e, DictionaryResolver& resolver, uint
   }
   if (e.has_body) {
     const auto body = out.open(lf::kBody, 2);
-    if (!resolver.value(e.body, out)) ++stats_.unresolved_body;
+    if (!resolver.value(e.body_member, out)) ++stats_.unresolved_body;
     out.close(body);
   }
   scratch_.clear();

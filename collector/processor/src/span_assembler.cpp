@@ -43,7 +43,7 @@ const char* incomplete_reason_name(IncompleteReason r) {
 
 SpanAssembler::SpanAssembler(SpanAssemblerOptions options, Sink sink) : options_(options), sink_(std::move(sink)) {
   if (options_.max_in_flight == 0) options_.max_in_flight = 1;
-  spans_.reserve(std::min<size_t>(options_.max_in_flight, 65536));
+  spans_.reserve(std::min<size_t>(options_.max_in_flight, 1024));  // grows with the spans in flight
 }
 
 bool SpanAssembler::make_key(std::string_view trace_id, std::string_view span_id, Key& out) {

@@ -56,6 +56,10 @@ size_t valid_utf8_prefix(std::string_view s) {
     i += 8;
   }
   for (; i < n;) {
+    if (p[i] < 0x80) {  // the tail of an ASCII string: no call per byte
+      ++i;
+      continue;
+    }
     size_t len = utf8_sequence(p, n, i);
     if (len == 0) break;
     i += len;

@@ -52,12 +52,11 @@ const DictionaryResolver::WireKey* DictionaryResolver::wire_key(int64_t ref) {
 }
 
 // Mirrors value_at: the last member the bytes hold (as the owned decoder keeps it) decides.
-bool DictionaryResolver::wire_value_at(std::string_view in, otlp_wire::Out& out, int depth) {
+bool DictionaryResolver::wire_value_at(const AnyValueMember& m, otlp_wire::Out& out, int depth) {
   if (depth > limits_.max_value_depth) {
     ++stats_.value_failures;
     return false;
   }
-  const AnyValueMember m = any_value_member(in);
   switch (m.number) {
     case av::kString:
       if (string_field(out, av::kString, m.bytes, value_scratch_)) ++stats_.repaired_utf8;
@@ -71,7 +70,7 @@ bool DictionaryResolver::wire_value_at(std::string_view in, otlp_wire::Out& out,
       bool ok = true;
       for_each_element(m.bytes, [&](std::string_view element) {
         const auto e = out.open(av::kValues);
-        ok = wire_value_at(element, out, depth + 1) && ok;  // a failed element stays, empty
+        ok = wire_value_at(any_value_member(element), out, depth + 1) && ok;  // a failed element stays, empty
         out.close(e);
       });
       out.close(arr);
@@ -116,7 +115,7 @@ bool DictionaryResolver::wire_kv_at(const KeyValueRefView& in, otlp_wire::Out& o
   out.raw(key->field);  // before the value: resolving it may reuse the key's cache slot
   const auto v = out.open(kv::kValue);
   const size_t content = out.size();
-  const bool ok = wire_value_at(in.value, out, depth);
+  const bool ok = wire_value_at(in.member, out, depth);
   const bool set = out.size() > content;
   out.close(v);
   // A value that failed entirely leaves the attribute out; a partly resolved array or list
@@ -144,11 +143,11 @@ uint32_t DictionaryResolver::merge_attributes(std::span<const KeyValueRefView> i
       continue;
     }
     out.close(entry);
-    const std::string_view view(list);
-    const std::string_view key = otlp_wire::entry_key(view, begin, list.size());
     ListEntry* same = nullptr;
     for (ListEntry& e : list_scratch_) {
-      if (e.hash == hash && otlp_wire::entry_key(view, e.begin, e.end) == key) {
+      if (e.hash != hash) continue;
+      const std::string_view view(list);
+      if (otlp_wire::entry_key(view, e.begin, e.end) == otlp_wire::entry_key(view, begin, list.size())) {
         same = &e;
         break;
       }

@@ -18,11 +18,20 @@
 
 namespace otlp_mmap {
 
+// The member an AnyValue holds: the last of its known fields (1..8, as the owned decoder keeps
+// it); number 0 when it holds none (kind kEmpty).
+struct AnyValueMember {
+  uint32_t number = 0;
+  uint64_t u = 0;          // bool, int, double bits, value ref
+  std::string_view bytes;  // string, bytes, array or kvlist content
+};
 // One KeyValueRef of an attribute list: its key ref and its AnyValue's bytes (validated;
-// empty when the value is absent or holds no known member: AnyValue kind kEmpty).
+// empty when the value is absent or holds no known member: AnyValue kind kEmpty), with the
+// member they hold (found while validating them).
 struct KeyValueRefView {
   int64_t key_ref = 0;
   std::string_view value;
+  AnyValueMember member;
 };
 
 // A SpanContext (events, measurements); `present` when the record has one.
@@ -81,6 +90,7 @@ struct EventRecordView {
   std::string_view severity_text;
   bool has_body = false;
   std::string_view body;  // AnyValue bytes (validated)
+  AnyValueMember body_member;
   int64_t event_name_ref = 0;
   SpanContextRefView span_context;
   std::vector<KeyValueRefView> attributes;
@@ -100,13 +110,6 @@ bool valid_any_value(std::string_view bytes, int depth = 0);
 
 // ---- walking values a view handed out (validated: these do not check again)
 
-// The member an AnyValue holds: the last of its known fields (1..8, as the owned decoder keeps
-// it); number 0 when it holds none (kind kEmpty).
-struct AnyValueMember {
-  uint32_t number = 0;
-  uint64_t u = 0;          // bool, int, double bits, value ref
-  std::string_view bytes;  // string, bytes, array or kvlist content
-};
 AnyValueMember any_value_member(std::string_view any_value);
 
 // The elements of an array's or a key-value list's content (field 1 of each), in order:

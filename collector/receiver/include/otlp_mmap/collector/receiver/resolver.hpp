@@ -157,10 +157,10 @@ class DictionaryResolver {
   // be resolved); `entries` receives the number of attributes the list holds now.
   uint32_t merge_attributes(std::span<const KeyValueRefView> in, uint32_t field, std::string& list,
                             size_t* entries = nullptr);
-  // Writes the content of the OTLP AnyValue for the AnyValue bytes `value` (validated, as
-  // record views hand them out), as value() resolves it. False as value() is false; what could
+  // Writes the content of the OTLP AnyValue for an AnyValue's member (as record views hand
+  // them out, validated), as value() resolves it. False as value() is false; what could
   // be resolved is written.
-  bool value(std::string_view value, otlp_wire::Out& out) { return wire_value_at(value, out, 0); }
+  bool value(const AnyValueMember& value, otlp_wire::Out& out) { return wire_value_at(value, out, 0); }
 
   const ResolverStats& stats() const { return stats_; }
   const ResolverLimits& limits() const { return limits_; }
@@ -171,7 +171,7 @@ class DictionaryResolver {
 
  private:
   bool value_at(const AnyValue& in, otlp::AnyValue& out, int depth);
-  bool wire_value_at(std::string_view in, otlp_wire::Out& out, int depth);
+  bool wire_value_at(const AnyValueMember& in, otlp_wire::Out& out, int depth);
   bool wire_kv_at(const KeyValueRefView& in, otlp_wire::Out& out, int depth, uint64_t* key_hash);
   // An attribute key, encoded as KeyValue's key field, with a hash of the key: from a small
   // direct-mapped cache in front of string(). nullptr when the ref cannot be read.
