@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "wire_fields.hpp"
+
 namespace otlp_mmap {
 
 using wire::Decoder;
@@ -16,6 +18,9 @@ using wire::len_field_size;
 using wire::tag_size;
 using wire::varint_field_size;
 using wire::WireType;
+using wire_fields::Field;
+using wire_fields::for_each_field;
+using wire_fields::want;
 
 namespace {
 
@@ -407,44 +412,6 @@ bool AnyValue::operator==(const AnyValue& o) const {
 }
 
 namespace {
-
-// A field read from the wire: its number, type and raw value.
-struct Field {
-  uint32_t number = 0;
-  WireType type = wire::kVarint;
-  uint64_t u = 0;          // varint, fixed64, fixed32
-  std::string_view bytes;  // length-delimited
-};
-
-bool next_field(Decoder& d, Field& f) {
-  if (!d.tag(f.number, f.type)) return false;
-  switch (f.type) {
-    case wire::kVarint: return d.varint(f.u);
-    case wire::kFixed64: return d.fixed64(f.u);
-    case wire::kFixed32: {
-      uint32_t x;
-      if (!d.fixed32(x)) return false;
-      f.u = x;
-      return true;
-    }
-    case wire::kLen: return d.bytes(f.bytes);
-    default: return false;
-  }
-}
-
-// Runs `on_field` for every field; returns false on malformed input or when on_field does.
-template <class F>
-bool for_each_field(std::string_view bytes, F&& on_field) {
-  Decoder d(bytes);
-  Field f;
-  while (!d.done()) {
-    if (!next_field(d, f)) return false;
-    if (!on_field(f)) return false;
-  }
-  return true;
-}
-
-bool want(const Field& f, WireType t) { return f.type == t; }
 
 bool decode_any(std::string_view bytes, AnyValue& out, int depth);
 

@@ -22,5 +22,7 @@ std::unique_ptr<Transport<Request>> make_discard_transport() {
 template std::unique_ptr<Transport<TraceRequest>> make_discard_transport<TraceRequest>();
 template std::unique_ptr<Transport<MetricsRequest>> make_discard_transport<MetricsRequest>();
 template std::unique_ptr<Transport<LogsRequest>> make_discard_transport<LogsRequest>();
+template std::unique_ptr<Transport<EncodedTraces>> make_discard_transport<EncodedTraces>();
+template std::unique_ptr<Transport<EncodedLogs>> make_discard_transport<EncodedLogs>();
 
 }  // namespace otlp_mmap::collector::detail

@@ -1,6 +1,8 @@
 // OTLP/gRPC: the generated TraceService / MetricsService / LogsService stubs, one transport per signal.
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
 
 #include <atomic>
 #include <chrono>
@@ -86,6 +88,36 @@ template <>
 struct GrpcService<LogsRequest> {
   using Service = logs_v1::LogsService;
 };
+template <Signal S>
+struct GrpcService<Encoded<S>> : GrpcService<typename MessageOf<S>::type> {};
+
+// The Export method of a signal, called with the request's bytes.
+const char* export_method(Signal s) {
+  switch (s) {
+    case Signal::kTraces: return "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    case Signal::kMetrics: return "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    case Signal::kLogs: break;
+  }
+  return "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+}
+
+// A message goes through the generated stub.
+template <class Stub, class Message, class Response>
+grpc::Status export_call(Stub* stub, grpc::ChannelInterface*, const grpc::internal::RpcMethod&,
+                         grpc::ClientContext& context, const Message& request, Response& response) {
+  return stub->Export(&context, request, &response);
+}
+// An encoded request goes out as it is: the call the generated stub makes after serialising
+// a message, with the bytes instead.
+template <class Stub, Signal S, class Response>
+grpc::Status export_call(Stub*, grpc::ChannelInterface* channel, const grpc::internal::RpcMethod& method,
+                         grpc::ClientContext& context, const Encoded<S>& request, Response& response) {
+  std::string bytes;
+  encode(request.request, bytes);
+  grpc::Slice slice(bytes);
+  const grpc::ByteBuffer in(&slice, 1);
+  return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, Response>(channel, method, &context, in, &response);
+}
 
 std::shared_ptr<grpc::Channel> make_channel(const SignalExportConfig& config) {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -138,7 +170,10 @@ class GrpcTransport final : public Transport<Request> {
   using Service = typename GrpcService<Request>::Service;
 
   explicit GrpcTransport(const SignalExportConfig& config)
-      : headers_(config.headers), channel_(make_channel(config)), stub_(Service::NewStub(channel_)) {}
+      : headers_(config.headers),
+        channel_(make_channel(config)),
+        stub_(Service::NewStub(channel_)),
+        method_(export_method(Traits::signal), grpc::internal::RpcMethod::NORMAL_RPC, channel_) {}
 
   void cancel() override {
     std::lock_guard lock(mu_);
@@ -152,7 +187,7 @@ class GrpcTransport final : public Transport<Request> {
     for (const auto& [key, value] : headers_) context.AddMetadata(key, value);
     if (!begin(context)) return SendOutcome::retryable("cancelled", "exporter stopping");
     typename Traits::Response response;
-    const grpc::Status status = stub_->Export(&context, request, &response);
+    const grpc::Status status = export_call(stub_.get(), channel_.get(), method_, context, request, response);
     const bool cancelled = end();
     if (status.ok()) return SendOutcome::ok(Traits::rejected(response), response.partial_success().error_message());
     if (cancelled) return SendOutcome::retryable("cancelled", "exporter stopping");
@@ -177,6 +212,7 @@ class GrpcTransport final : public Transport<Request> {
   const std::map<std::string, std::string> headers_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<typename Service::Stub> stub_;
+  const grpc::internal::RpcMethod method_;
   std::mutex mu_;
   bool cancelled_ = false;
   grpc::ClientContext* current_ = nullptr;
@@ -192,5 +228,7 @@ std::unique_ptr<Transport<Request>> make_grpc_transport(const SignalExportConfig
 template std::unique_ptr<Transport<TraceRequest>> make_grpc_transport<TraceRequest>(const SignalExportConfig&);
 template std::unique_ptr<Transport<MetricsRequest>> make_grpc_transport<MetricsRequest>(const SignalExportConfig&);
 template std::unique_ptr<Transport<LogsRequest>> make_grpc_transport<LogsRequest>(const SignalExportConfig&);
+template std::unique_ptr<Transport<EncodedTraces>> make_grpc_transport<EncodedTraces>(const SignalExportConfig&);
+template std::unique_ptr<Transport<EncodedLogs>> make_grpc_transport<EncodedLogs>(const SignalExportConfig&);
 
 }  // namespace otlp_mmap::collector::detail

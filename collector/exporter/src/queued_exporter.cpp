@@ -15,8 +15,13 @@ class QueuedExporter final : public Exporter {
         metrics_(config, factory.metrics(config.metrics)),
         logs_(config, factory.logs(config.logs)) {}
 
-  bool submit(TraceRequest&& request) override { return traces_.submit(std::move(request)); }
-  bool submit(LogsRequest&& request) override { return logs_.submit(std::move(request)); }
+  // Messages are encoded once (export_probe, tests); the pipeline's requests come encoded.
+  bool submit(TraceRequest&& request) override { return traces_.submit(EncodedTraces{from_message(request)}); }
+  bool submit(LogsRequest&& request) override { return logs_.submit(EncodedLogs{from_message(request)}); }
+  bool submit(Signal signal, EncodedRequest&& request) override {
+    if (signal == Signal::kLogs) return logs_.submit(EncodedLogs{std::move(request)});
+    return traces_.submit(EncodedTraces{std::move(request)});
+  }
   bool submit(MetricsRequest&& request) override { return metrics_.submit(std::move(request)); }
 
   bool flush(std::chrono::steady_clock::time_point deadline) override {
@@ -43,9 +48,9 @@ class QueuedExporter final : public Exporter {
 
  private:
   // Destroyed in reverse order; each stops its own thread.
-  SignalExporter<TraceRequest> traces_;
+  SignalExporter<EncodedTraces> traces_;
   SignalExporter<MetricsRequest> metrics_;
-  SignalExporter<LogsRequest> logs_;
+  SignalExporter<EncodedLogs> logs_;
 };
 
 }  // namespace

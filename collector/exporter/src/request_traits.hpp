@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "encoded_signal.hpp"
 #include "otlp_mmap/collector/requests.hpp"
 
 namespace otlp_mmap::collector::detail {
@@ -38,5 +39,9 @@ struct RequestTraits<LogsRequest> {
     return static_cast<uint64_t>(std::max<int64_t>(0, r.partial_success().rejected_log_records()));
   }
 };
+
+// Encoded requests answer as the messages of their signal do.
+template <Signal S>
+struct RequestTraits<Encoded<S>> : RequestTraits<typename MessageOf<S>::type> {};
 
 }  // namespace otlp_mmap::collector::detail

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "encoded_signal.hpp"
 #include "otlp_mmap/collector/exporter/export_config.hpp"
 #include "otlp_mmap/collector/requests.hpp"
 #include "send_outcome.hpp"
@@ -25,19 +26,41 @@ class Transport {
 template <class Request>
 using TransportMaker = std::function<std::unique_ptr<Transport<Request>>(const SignalExportConfig&)>;
 
-// The transport of each signal (tests put fakes here).
+// The transport of each signal (tests put fakes here). Spans and log records go encoded.
 struct TransportFactory {
-  TransportMaker<TraceRequest> traces;
+  TransportMaker<EncodedTraces> traces;
   TransportMaker<MetricsRequest> metrics;
-  TransportMaker<LogsRequest> logs;
+  TransportMaker<EncodedLogs> logs;
 };
 
 // A factory from one generic callable `f.template operator()<Request>(config)`.
 template <class F>
 TransportFactory transports_from(F f) {
-  return TransportFactory{[f](const SignalExportConfig& c) { return f.template operator()<TraceRequest>(c); },
+  return TransportFactory{[f](const SignalExportConfig& c) { return f.template operator()<EncodedTraces>(c); },
                           [f](const SignalExportConfig& c) { return f.template operator()<MetricsRequest>(c); },
-                          [f](const SignalExportConfig& c) { return f.template operator()<LogsRequest>(c); }};
+                          [f](const SignalExportConfig& c) { return f.template operator()<EncodedLogs>(c); }};
+}
+
+// A transport of messages for encoded requests: each request is turned into its message
+// (console output and OTLP/JSON work on messages).
+template <Signal S>
+class MessageTransport final : public Transport<Encoded<S>> {
+ public:
+  using Message = typename MessageOf<S>::type;
+  explicit MessageTransport(std::unique_ptr<Transport<Message>> inner) : inner_(std::move(inner)) {}
+  SendOutcome send(const Encoded<S>& request, std::chrono::steady_clock::time_point deadline) override {
+    Message message;
+    to_message(request.request, message);
+    return inner_->send(message, deadline);
+  }
+  void cancel() override { inner_->cancel(); }
+
+ private:
+  std::unique_ptr<Transport<Message>> inner_;
+};
+template <Signal S>
+std::unique_ptr<Transport<Encoded<S>>> as_encoded(std::unique_ptr<Transport<typename MessageOf<S>::type>> inner) {
+  return std::make_unique<MessageTransport<S>>(std::move(inner));
 }
 
 // The transports of the protocols: console (text or OTLP/JSON lines), OTLP/HTTP (protobuf or

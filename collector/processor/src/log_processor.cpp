@@ -4,9 +4,11 @@ namespace otlp_mmap::collector {
 
 void LogProcessor::consume(const ReceivedLog& received) {
   try {
-    std::shared_ptr<const ResolvedScope> scope;
-    auto record = mapper_.map(received.record, received.file.resolver, now_.unix_nano, scope);
-    next_.consume(ScopedLog{std::move(scope), std::move(record)});
+    DictionaryResolver& resolver = received.file.resolver;
+    encoded_.clear();
+    otlp_wire::Out out(encoded_);
+    mapper_.map(received.record, resolver, now_.unix_nano, out);
+    next_.consume(EncodedItem{resolver.scope(received.record.scope_ref), encoded_});
   } catch (const std::exception& e) {
     diagnostics_.error("log mapping", e);
   }

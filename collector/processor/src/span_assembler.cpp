@@ -7,6 +7,8 @@ namespace otlp_mmap::collector {
 
 namespace {
 
+namespace wf = otlp_wire::span;
+
 constexpr int32_t kMaxSpanKind = 5;  // SPAN_KIND_CONSUMER
 constexpr int32_t kMaxStatusCode = 2;
 
@@ -16,9 +18,14 @@ uint64_t load64(const char* p) {
   return v;
 }
 
-void set_string(std::string* dst, const std::string& src) {
-  *dst = src;
-  repair_utf8(*dst);
+void set_string(std::string& dst, std::string_view src) {
+  dst.assign(src);
+  repair_utf8(dst);
+}
+
+template <size_t N>
+void copy_id(std::array<char, N>& dst, std::string_view src) {
+  std::memcpy(dst.data(), src.data(), N);
 }
 
 }  // namespace
@@ -36,10 +43,10 @@ const char* incomplete_reason_name(IncompleteReason r) {
 
 SpanAssembler::SpanAssembler(SpanAssemblerOptions options, Sink sink) : options_(options), sink_(std::move(sink)) {
   if (options_.max_in_flight == 0) options_.max_in_flight = 1;
-  spans_.reserve(std::min<size_t>(options_.max_in_flight, 65536));
+  spans_.reserve(std::min<size_t>(options_.max_in_flight, 1024));  // grows with the spans in flight
 }
 
-bool SpanAssembler::make_key(const std::string& trace_id, const std::string& span_id, Key& out) {
+bool SpanAssembler::make_key(std::string_view trace_id, std::string_view span_id, Key& out) {
   if (trace_id.size() != 16 || span_id.size() != 8) return false;
   out.a = load64(trace_id.data());
   out.b = load64(trace_id.data() + 8);
@@ -47,18 +54,21 @@ bool SpanAssembler::make_key(const std::string& trace_id, const std::string& spa
   return true;
 }
 
-void SpanAssembler::merge_attributes(DictionaryResolver& resolver, const std::vector<KeyValueRef>& attrs,
-                                     otlp::KeyValues& out, uint32_t& dropped) {
-  dropped += resolver.merge_attributes(attrs, out);
-  if (static_cast<size_t>(out.size()) > options_.max_attributes) {
-    const auto over = static_cast<uint32_t>(static_cast<size_t>(out.size()) - options_.max_attributes);
-    out.DeleteSubrange(static_cast<int>(options_.max_attributes), static_cast<int>(over));
+void SpanAssembler::merge_attributes(DictionaryResolver& resolver, std::span<const KeyValueRefView> attrs,
+                                     SpanDraft& span, uint32_t& dropped) {
+  if (attrs.empty()) return;
+  size_t n = 0;
+  dropped += resolver.merge_attributes(attrs, wf::kAttributes, span.attributes, &n);
+  span.attribute_count = n;
+  if (n > options_.max_attributes) {
+    const auto over = static_cast<uint32_t>(n - options_.max_attributes);
+    span.keep_attributes(options_.max_attributes);
     dropped += over;
     stats_.limited += over;
   }
 }
 
-void SpanAssembler::handle(const SpanEvent& r, DictionaryResolver& resolver, const Now& now) {
+void SpanAssembler::handle(const SpanRecordView& r, DictionaryResolver& resolver, const Now& now) {
   ++stats_.records;
   Key key;
   if (r.type == SpanEventType::kNone) {
@@ -85,56 +95,74 @@ void SpanAssembler::handle(const SpanEvent& r, DictionaryResolver& resolver, con
     return;
   }
   InFlight& s = it->second;
-  otlp::Span& span = *s.span;
   switch (r.type) {
-    case SpanEventType::kName: set_string(span.mutable_name(), r.name); break;
-    case SpanEventType::kAttributes:
-      merge_attributes(resolver, r.attributes, *span.mutable_attributes(), s.dropped_attributes);
-      break;
-    case SpanEventType::kLink:
-      for (const Link& l : r.links) {
-        if (l.trace_id.size() != 16 || l.span_id.size() != 8) {
-          ++stats_.invalid_fields;
-          ++s.dropped_links;
-          continue;
-        }
-        if (static_cast<size_t>(span.links_size()) >= options_.max_links) {
-          ++stats_.limited;
-          ++s.dropped_links;
-          continue;
-        }
-        otlp::Span::Link* out = span.add_links();
-        out->set_trace_id(l.trace_id);
-        out->set_span_id(l.span_id);
-        set_string(out->mutable_trace_state(), l.trace_state);
-        uint32_t dropped = l.dropped_attributes_count;
-        dropped += resolver.merge_attributes(l.attributes, *out->mutable_attributes());
-        out->set_dropped_attributes_count(dropped);
-        out->set_flags(l.flags);
-      }
-      break;
-    case SpanEventType::kAddEvent: {
-      s.last_time = std::max(s.last_time, r.event_time_unix_nano);
-      if (static_cast<size_t>(span.events_size()) >= options_.max_events) {
-        ++stats_.limited;
-        ++s.dropped_events;
-        break;
-      }
-      otlp::Span::Event* ev = span.add_events();
-      ev->set_time_unix_nano(r.event_time_unix_nano);
-      set_string(ev->mutable_name(), r.name);
-      uint32_t dropped = r.dropped_attributes_count;
-      dropped += resolver.merge_attributes(r.attributes, *ev->mutable_attributes());
-      ev->set_dropped_attributes_count(dropped);
-      break;
-    }
+    case SpanEventType::kName: set_string(s.span.name, r.name); break;
+    case SpanEventType::kAttributes: merge_attributes(resolver, r.attributes, s.span, s.dropped_attributes); break;
+    case SpanEventType::kLink: add_links(s, r, resolver); break;
+    case SpanEventType::kAddEvent: add_event(s, r, resolver); break;
     case SpanEventType::kEnd: end(it, r); break;
     case SpanEventType::kStart:
     case SpanEventType::kNone: break;
   }
 }
 
-void SpanAssembler::start(const Key& key, const SpanEvent& r, DictionaryResolver& resolver, const Now& now) {
+void SpanAssembler::add_links(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver) {
+  namespace lf = otlp_wire::span_link;
+  otlp_wire::Out out(s.span.links);
+  for (const LinkRecordView& l : r.links) {
+    if (l.trace_id.size() != 16 || l.span_id.size() != 8) {
+      ++stats_.invalid_fields;
+      ++s.dropped_links;
+      continue;
+    }
+    if (s.span.link_count >= options_.max_links) {
+      ++stats_.limited;
+      ++s.dropped_links;
+      continue;
+    }
+    const auto link = out.open(wf::kLinks, 2);
+    out.bytes_field(lf::kTraceId, l.trace_id);
+    out.bytes_field(lf::kSpanId, l.span_id);
+    if (!l.trace_state.empty()) {
+      set_string(scratch_, l.trace_state);
+      out.opt_bytes(lf::kTraceState, scratch_);
+    }
+    scratch_.clear();
+    uint32_t dropped = l.dropped_attributes_count;
+    dropped += resolver.merge_attributes(
+        std::span<const KeyValueRefView>(r.links_attributes).subspan(l.first_attribute, l.attribute_count),
+        lf::kAttributes, scratch_);
+    out.raw(scratch_);
+    out.opt_varint(lf::kDroppedAttributes, dropped);
+    out.opt_fixed32(lf::kFlags, l.flags);
+    out.close(link);
+    ++s.span.link_count;
+  }
+}
+
+void SpanAssembler::add_event(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver) {
+  namespace ef = otlp_wire::span_event;
+  s.last_time = std::max(s.last_time, r.event_time_unix_nano);
+  if (s.span.event_count >= options_.max_events) {
+    ++stats_.limited;
+    ++s.dropped_events;
+    return;
+  }
+  otlp_wire::Out out(s.span.events);
+  const auto event = out.open(wf::kEvents, 2);
+  out.opt_fixed64(ef::kTime, r.event_time_unix_nano);
+  set_string(scratch_, r.name);
+  out.opt_bytes(ef::kName, scratch_);
+  scratch_.clear();
+  uint32_t dropped = r.dropped_attributes_count;
+  dropped += resolver.merge_attributes(r.attributes, ef::kAttributes, scratch_);
+  out.raw(scratch_);
+  out.opt_varint(ef::kDroppedAttributes, dropped);
+  out.close(event);
+  ++s.span.event_count;
+}
+
+void SpanAssembler::start(const Key& key, const SpanRecordView& r, DictionaryResolver& resolver, const Now& now) {
   while (spans_.size() >= options_.max_in_flight && !fifo_.empty()) {
     auto [order, k] = fifo_.front();
     fifo_.pop_front();
@@ -144,30 +172,14 @@ void SpanAssembler::start(const Key& key, const SpanEvent& r, DictionaryResolver
     }
   }
   ++stats_.started;
-  InFlight s;
-  s.span = std::make_unique<otlp::Span>();
-  s.scope = resolver.scope(r.scope_ref);
+  auto scope = resolver.scope(r.scope_ref);
+  // A span of these ids in flight was superseded just before: the key is free.
+  InFlight& s = spans_.try_emplace(key).first->second;
+  s.scope = std::move(scope);
   s.first_seen = now.steady;
   s.last_time = r.start_time_unix_nano;
   s.order = next_order_++;
-  otlp::Span& span = *s.span;
-  span.set_trace_id(r.trace_id);
-  span.set_span_id(r.span_id);
-  if (r.parent_span_id.size() == 8) {
-    span.set_parent_span_id(r.parent_span_id);
-  } else if (!r.parent_span_id.empty()) {
-    ++stats_.invalid_fields;
-  }
-  if (!r.trace_state.empty()) set_string(span.mutable_trace_state(), r.trace_state);
-  set_string(span.mutable_name(), r.name);
-  if (r.kind >= 0 && r.kind <= kMaxSpanKind) {
-    span.set_kind(static_cast<otlp::Span::SpanKind>(r.kind));
-  } else {
-    ++stats_.invalid_fields;
-  }
-  span.set_start_time_unix_nano(r.start_time_unix_nano);
-  span.set_flags(r.flags);
-  merge_attributes(resolver, r.attributes, *span.mutable_attributes(), s.dropped_attributes);
+  fifo_.emplace_back(s.order, key);
   if (const int64_t pid = s.scope->resource->pid; pid != 0) {
     ++pid_spans_[pid];
     if (!watched_.empty()) {
@@ -175,49 +187,63 @@ void SpanAssembler::start(const Key& key, const SpanEvent& r, DictionaryResolver
       if (w != watched_.end()) ++w->second;
     }
   }
-  fifo_.emplace_back(s.order, key);
-  spans_.emplace(key, std::move(s));
+  SpanDraft& span = s.span;
+  copy_id(span.trace_id, r.trace_id);
+  copy_id(span.span_id, r.span_id);
+  if (r.parent_span_id.size() == 8) {
+    copy_id(span.parent_span_id, r.parent_span_id);
+    span.has_parent = true;
+  } else if (!r.parent_span_id.empty()) {
+    ++stats_.invalid_fields;
+  }
+  if (!r.trace_state.empty()) set_string(span.trace_state, r.trace_state);
+  set_string(span.name, r.name);
+  if (r.kind >= 0 && r.kind <= kMaxSpanKind) {
+    span.kind = r.kind;
+  } else {
+    ++stats_.invalid_fields;
+  }
+  span.start_time_unix_nano = r.start_time_unix_nano;
+  span.flags = r.flags;
+  merge_attributes(resolver, r.attributes, span, s.dropped_attributes);
   if (fifo_.size() > 2 * spans_.size() + 4096) compact_fifo();
 }
 
-void SpanAssembler::end(Map::iterator it, const SpanEvent& r) {
+void SpanAssembler::end(Map::iterator it, const SpanRecordView& r) {
   InFlight& s = it->second;
-  otlp::Span& span = *s.span;
-  span.set_end_time_unix_nano(r.end_time_unix_nano);
+  SpanDraft& span = s.span;
+  span.end_time_unix_nano = r.end_time_unix_nano;
   if (r.has_status) {
-    otlp::Status* st = span.mutable_status();
+    span.has_status = true;
     if (r.status_code >= 0 && r.status_code <= kMaxStatusCode) {
-      st->set_code(static_cast<otlp::Status::StatusCode>(r.status_code));
+      span.status_code = r.status_code;
     } else {
       ++stats_.invalid_fields;
     }
-    if (!r.status_message.empty()) set_string(st->mutable_message(), r.status_message);
+    if (!r.status_message.empty()) set_string(span.status_message, r.status_message);
   }
-  span.set_dropped_attributes_count(r.dropped_attributes_count + s.dropped_attributes);
-  span.set_dropped_events_count(r.dropped_events_count + s.dropped_events);
-  span.set_dropped_links_count(r.dropped_links_count + s.dropped_links);
+  span.dropped_attributes_count = r.dropped_attributes_count + s.dropped_attributes;
+  span.dropped_events_count = r.dropped_events_count + s.dropped_events;
+  span.dropped_links_count = r.dropped_links_count + s.dropped_links;
   ++stats_.completed;
   emit(it);
 }
 
 void SpanAssembler::incomplete(Map::iterator it, IncompleteReason reason, uint64_t end_time) {
   InFlight& s = it->second;
-  otlp::Span& span = *s.span;
-  span.set_end_time_unix_nano(std::max(end_time, span.start_time_unix_nano()));
-  span.clear_status();
-  span.set_dropped_attributes_count(s.dropped_attributes);
-  span.set_dropped_events_count(s.dropped_events);
-  span.set_dropped_links_count(s.dropped_links);
-  auto set_attr = [&span](const char* key) -> otlp::AnyValue* {
-    for (auto& kv : *span.mutable_attributes()) {
-      if (kv.key() == key) return kv.mutable_value();
-    }
-    otlp::KeyValue* kv = span.add_attributes();
-    kv->set_key(key);
-    return kv->mutable_value();
-  };
-  set_attr(kIncompleteAttribute)->set_bool_value(true);
-  set_attr(kIncompleteReasonAttribute)->set_string_value(incomplete_reason_name(reason));
+  SpanDraft& span = s.span;
+  span.end_time_unix_nano = std::max(end_time, span.start_time_unix_nano);
+  span.has_status = false;
+  span.status_code = 0;
+  span.status_message.clear();
+  span.dropped_attributes_count = s.dropped_attributes;
+  span.dropped_events_count = s.dropped_events;
+  span.dropped_links_count = s.dropped_links;
+  // AnyValue contents: bool_value = true; string_value = the reason.
+  span.set_attribute(kIncompleteAttribute, std::string_view("\x10\x01", 2));
+  scratch_.clear();
+  otlp_wire::Out(scratch_).bytes_field(otlp_wire::any_value::kString, incomplete_reason_name(reason));
+  span.set_attribute(kIncompleteReasonAttribute, scratch_);
   ++stats_.incomplete;
   ++stats_.incomplete_by_reason[static_cast<size_t>(reason)];
   emit(it);
@@ -229,10 +255,9 @@ void SpanAssembler::emit(Map::iterator it) {
     auto p = pid_spans_.find(pid);
     if (p != pid_spans_.end() && --p->second == 0) pid_spans_.erase(p);
   }
-  auto scope = std::move(s.scope);
-  auto span = std::move(s.span);
+  // The sink writes the span into its batch; then it is forgotten.
+  sink_(std::move(s.scope), s.span);
   spans_.erase(it);
-  sink_(std::move(scope), std::move(span));
 }
 
 void SpanAssembler::compact_fifo() {

@@ -2,14 +2,21 @@
 
 namespace otlp_mmap::collector {
 
-SpanProcessor::SpanProcessor(SpanAssemblerOptions options, Consumer<ScopedSpan>& next, const Now& now,
+SpanProcessor::SpanProcessor(SpanAssemblerOptions options, Consumer<const EncodedItem&>& next, const Now& now,
                              Diagnostics& diagnostics)
     : next_(next),
       now_(now),
       diagnostics_(diagnostics),
-      assembler_(options, [this](std::shared_ptr<const ResolvedScope> scope, std::unique_ptr<otlp::Span> span) {
-        next_.consume(ScopedSpan{std::move(scope), std::move(span)});
+      assembler_(options, [this](std::shared_ptr<const ResolvedScope> scope, const SpanDraft& span) {
+        emit(std::move(scope), span);
       }) {}
+
+void SpanProcessor::emit(std::shared_ptr<const ResolvedScope> scope, const SpanDraft& span) {
+  encoded_.clear();
+  otlp_wire::Out out(encoded_);
+  span.encode(out);
+  next_.consume(EncodedItem{std::move(scope), encoded_});
+}
 
 void SpanProcessor::consume(const ReceivedSpan& received) {
   try {

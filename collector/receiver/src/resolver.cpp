@@ -44,7 +44,7 @@ void sort_attributes(otlp::KeyValues& attrs) {
 
 }  // namespace
 
-bool repair_utf8(std::string& s) {
+size_t valid_utf8_prefix(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0;
@@ -56,10 +56,21 @@ bool repair_utf8(std::string& s) {
     i += 8;
   }
   for (; i < n;) {
+    if (p[i] < 0x80) {  // the tail of an ASCII string: no call per byte
+      ++i;
+      continue;
+    }
     size_t len = utf8_sequence(p, n, i);
     if (len == 0) break;
     i += len;
   }
+  return i;
+}
+
+bool repair_utf8(std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = valid_utf8_prefix(s);
   if (i == n) return false;
   std::string out(s, 0, i);
   out.reserve(n + 8);
@@ -97,6 +108,7 @@ void DictionaryResolver::attach(Reader* reader) {
   values_.clear();
   scopes_.clear();
   resources_.clear();
+  wire_keys_.clear();
 }
 
 const std::string* DictionaryResolver::string(int64_t ref) {
@@ -306,7 +318,8 @@ std::shared_ptr<const ResolvedResource> DictionaryResolver::resource(int64_t ref
         r->pid = kv.value().int_value();
       }
     }
-    r->resource.SerializeToString(&r->key);
+    r->resource.SerializeToString(&r->encoded);
+    r->key = r->encoded;
     r->key.push_back('\0');
     r->key += r->schema_url;
     out = intern(std::move(r));
@@ -339,7 +352,8 @@ std::shared_ptr<const ResolvedScope> DictionaryResolver::scope(int64_t ref) {
     s->scope.set_dropped_attributes_count(decoded.dropped_attributes_count + dropped);
     s->schema_url = std::move(decoded.schema_url);
     if (repair_utf8(s->schema_url)) ++stats_.repaired_utf8;
-    s->scope.SerializeToString(&s->key);
+    s->scope.SerializeToString(&s->encoded);
+    s->key = s->encoded;
     s->key.push_back('\0');
     s->key += s->schema_url;
     out = intern(std::move(s));

@@ -96,6 +96,10 @@ class Decoder {
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
 
   bool varint(uint64_t& out) {
+    if (p_ < end_ && *p_ < 0x80) {  // one byte: tags, small lengths and numbers
+      out = *p_++;
+      return true;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p_ >= end_) return false;

@@ -24,6 +24,7 @@
 #include "otlp_mmap/layout.hpp"
 #include "otlp_mmap/messages.hpp"
 #include "otlp_mmap/record_assembler.hpp"
+#include "otlp_mmap/record_view.hpp"
 #include "otlp_mmap/ring.hpp"
 #include "otlp_mmap/ring_consumer.hpp"
 
@@ -115,6 +116,10 @@ class Reader {
   bool next(Event& out) { return next_decoded(layout::RingKind::kEvents, out); }
   bool next(SpanEvent& out) { return next_decoded(layout::RingKind::kSpans, out); }
   bool next(Measurement& out) { return next_decoded(layout::RingKind::kMeasurements, out); }
+  // The same as views of the record's bytes (no allocation once warm), valid until the next
+  // call that reads a record.
+  bool next(EventRecordView& out) { return next_decoded(layout::RingKind::kEvents, out); }
+  bool next(SpanRecordView& out) { return next_decoded(layout::RingKind::kSpans, out); }
   // Raw payload of the next record of `ring` (protobuf bytes without the length prefix). A
   // record spread over several slots comes whole (FORMAT.md §9.17).
   bool next_payload(layout::RingKind ring, std::string& payload);

@@ -49,10 +49,16 @@ std::shared_ptr<const ResolvedScope> scope_of(const std::string& service) {
   return scope;
 }
 
-Scoped<otlp::Span> span(const std::shared_ptr<const ResolvedScope>& scope, const std::string& name) {
-  auto s = std::make_unique<otlp::Span>();
-  s->set_name(name);
-  return Scoped<otlp::Span>{scope, std::move(s)};
+// A span named `name`, encoded, as a processor hands it on (valid for the full expression).
+struct SpanItem {
+  std::shared_ptr<const ResolvedScope> scope;
+  std::string bytes;
+  operator EncodedItem() const { return EncodedItem{scope, bytes}; }
+};
+SpanItem span(const std::shared_ptr<const ResolvedScope>& scope, const std::string& name) {
+  otlp::Span s;
+  s.set_name(name);
+  return SpanItem{scope, s.SerializeAsString()};
 }
 
 struct BatchSenderTest : ::testing::Test {
@@ -164,18 +170,20 @@ TEST_F(BatchSenderTest, ItemsAreGroupedByResourceAndScopeContent) {
 }
 
 TEST(BatcherTest, TakesAtMostMaxBatchAndIsDueAfterTheDelay) {
-  Batcher<otlp::Span> b(3, 100ms);
+  Batcher b(3, 100ms);
   auto scope = std::make_shared<ResolvedScope>();
   scope->resource = std::make_shared<ResolvedResource>();
   const auto t0 = std::chrono::steady_clock::time_point(10s);
   EXPECT_FALSE(b.due(t0));
-  b.add(scope, std::make_unique<otlp::Span>(), t0);
+  b.add(scope, "", t0);
   EXPECT_FALSE(b.due(t0 + 99ms));
   EXPECT_TRUE(b.due(t0 + 100ms));
-  for (int i = 0; i < 4; ++i) b.add(scope, std::make_unique<otlp::Span>(), t0 + 1ms);
+  for (int i = 0; i < 4; ++i) b.add(scope, "", t0 + 1ms);
   EXPECT_TRUE(b.full());
+  EncodedRequest encoded;
+  EXPECT_EQ(b.take(encoded), 3u);
   otlp::ExportTraceServiceRequest req;
-  EXPECT_EQ(b.take(req), 3u);
+  ASSERT_TRUE(to_message(encoded, req));
   EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 3);
   EXPECT_EQ(b.size(), 2u);
   EXPECT_FALSE(b.due(t0 + 99ms));  // what is left over is due when the first item was

@@ -58,6 +58,12 @@ std::string first_name(const LogsRequest& r) {
   return count_items(r) > 0 ? r.resource_logs(0).scope_logs(0).log_records(0).body().string_value() : std::string();
 }
 std::string first_name(const MetricsRequest&) { return {}; }
+template <Signal S>
+std::string first_name(const detail::Encoded<S>& r) {
+  typename detail::MessageOf<S>::type message;
+  EXPECT_TRUE(to_message(r.request, message));
+  return first_name(message);
+}
 
 template <class Request>
 class ScriptedTransport final : public detail::Transport<Request> {
@@ -107,11 +113,15 @@ struct Fixture {
 
   std::unique_ptr<Exporter> make(const ExportConfig& config) {
     return detail::make_exporter_with(
-        config,
-        detail::TransportFactory{
-            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<TraceRequest>>(traces); },
-            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<MetricsRequest>>(metrics); },
-            [this](const SignalExportConfig&) { return std::make_unique<ScriptedTransport<LogsRequest>>(logs); }});
+        config, detail::TransportFactory{[this](const SignalExportConfig&) {
+                                           return std::make_unique<ScriptedTransport<detail::EncodedTraces>>(traces);
+                                         },
+                                         [this](const SignalExportConfig&) {
+                                           return std::make_unique<ScriptedTransport<MetricsRequest>>(metrics);
+                                         },
+                                         [this](const SignalExportConfig&) {
+                                           return std::make_unique<ScriptedTransport<detail::EncodedLogs>>(logs);
+                                         }});
   }
 
   size_t logged(const std::string& needle) {

@@ -5,6 +5,7 @@
 
 #include "otlp_mmap/collector/exporter/batcher.hpp"
 #include "pipeline_test_util.hpp"
+#include "record_bytes.hpp"
 
 namespace otlp_mmap::collector {
 namespace {
@@ -13,8 +14,23 @@ using namespace pipeline_test;
 
 class LogsTest : public ::testing::Test {
  protected:
+  // Maps an event as the collector reads it (a view of its bytes); `bytes` keeps the record's
+  // encoding, `scope` its scope. The record read back with libprotobuf.
+  std::unique_ptr<otlp::LogRecord> map(const Event& e, uint64_t read_time) {
+    const EventRecordView& view = views(e);
+    bytes.clear();
+    otlp_wire::Out out(bytes);
+    mapper.map(view, f.resolver, read_time, out);
+    scope = f.resolver.scope(view.scope_ref);
+    auto rec = std::make_unique<otlp::LogRecord>();
+    EXPECT_TRUE(rec->ParseFromString(bytes));
+    return rec;
+  }
+
   TestFile f;
   LogMapper mapper;
+  RecordViews views;
+  std::string bytes;
   std::shared_ptr<const ResolvedScope> scope;
 };
 
@@ -46,7 +62,7 @@ TEST_F(LogsTest, EveryFieldIsMapped) {
   e.dropped_attributes_count = 4;
   e.span_context = SpanContext{trace_id(1), span_id(2), 0x301};
 
-  auto rec = mapper.map(e, f.resolver, 999, scope);
+  auto rec = map(e, 999);
   EXPECT_EQ(rec->time_unix_nano(), 111u);
   EXPECT_EQ(rec->observed_time_unix_nano(), 222u);
   EXPECT_EQ(rec->severity_number(), opentelemetry::proto::logs::v1::SEVERITY_NUMBER_ERROR);
@@ -76,7 +92,7 @@ TEST_F(LogsTest, EveryFieldIsMapped) {
 TEST_F(LogsTest, ObservedTimeDefaultsToTheReadTime) {
   Event e;
   e.time_unix_nano = 5;
-  auto rec = mapper.map(e, f.resolver, 777, scope);
+  auto rec = map(e, 777);
   EXPECT_EQ(rec->observed_time_unix_nano(), 777u);
   EXPECT_FALSE(rec->has_body());
   EXPECT_EQ(rec->event_name(), "");
@@ -91,7 +107,7 @@ TEST_F(LogsTest, BadTraceContextAndSeverityAreLeftOutAndCounted) {
   Event e;
   e.severity_number = 99;
   e.span_context = SpanContext{"short", span_id(2), 1};
-  auto rec = mapper.map(e, f.resolver, 1, scope);
+  auto rec = map(e, 1);
   EXPECT_EQ(rec->trace_id(), "");
   EXPECT_EQ(rec->span_id(), "");
   EXPECT_EQ(rec->flags(), 0u);
@@ -112,7 +128,7 @@ TEST_F(LogsTest, UnresolvableReferencesAreCountedNotFatal) {
   body.kind = AnyValue::Kind::kValueRef;
   body.int_value = 1 << 28;
   e.body = body;
-  auto rec = mapper.map(e, f.resolver, 1, scope);
+  auto rec = map(e, 1);
   EXPECT_EQ(rec->attributes_size(), 0);
   EXPECT_EQ(rec->dropped_attributes_count(), 1u);
   EXPECT_EQ(rec->event_name(), "");
@@ -127,7 +143,7 @@ TEST_F(LogsTest, InvalidUtf8IsRepaired) {
   e.severity_text = std::string("bad\xff", 4);
   e.body = str_value(std::string("caf\xc3", 4));
   e.event_name_ref = f.key(std::string("ev\xfe", 3));
-  auto rec = mapper.map(e, f.resolver, 1, scope);
+  auto rec = map(e, 1);
   EXPECT_EQ(rec->severity_text(), "bad\xEF\xBF\xBD");
   EXPECT_EQ(rec->body().string_value(), "caf\xEF\xBF\xBD");
   EXPECT_EQ(rec->event_name(), "ev\xEF\xBF\xBD");
@@ -136,16 +152,18 @@ TEST_F(LogsTest, InvalidUtf8IsRepaired) {
 TEST_F(LogsTest, LogRecordsAreGroupedByContent) {
   const int64_t a1 = f.scope(f.resource({{"service.name", "a"}}), "s");
   const int64_t b1 = f.scope(f.resource({{"service.name", "b"}}), "s");
-  Batcher<otlp::LogRecord> batch(100, std::chrono::seconds(1));
+  Batcher batch(100, std::chrono::seconds(1));
   for (int64_t s : {b1, a1, b1}) {
     Event e;
     e.scope_ref = s;
     e.time_unix_nano = static_cast<uint64_t>(s);
-    auto rec = mapper.map(e, f.resolver, 1, scope);
-    batch.add(scope, std::move(rec), std::chrono::steady_clock::now());
+    map(e, 1);
+    batch.add(scope, bytes, std::chrono::steady_clock::now());
   }
+  EncodedRequest encoded;
+  EXPECT_EQ(batch.take(encoded), 3u);
   otlp::ExportLogsServiceRequest req;
-  EXPECT_EQ(batch.take(req), 3u);
+  ASSERT_TRUE(to_message(encoded, req));
   ASSERT_EQ(req.resource_logs_size(), 2);
   EXPECT_EQ(req.resource_logs(0).resource().attributes(0).value().string_value(), "a");
   EXPECT_EQ(req.resource_logs(0).scope_logs(0).log_records_size(), 1);

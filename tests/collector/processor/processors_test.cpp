@@ -9,11 +9,28 @@
 #include "otlp_mmap/collector/processor/metric_processor.hpp"
 #include "otlp_mmap/collector/processor/span_processor.hpp"
 #include "pipeline_test_util.hpp"
+#include "record_bytes.hpp"
 
 namespace otlp_mmap::collector {
 namespace {
 
 using namespace pipeline_test;
+
+// The items handed on, as messages, with their scopes.
+template <class Message>
+struct CollectEncoded : Consumer<const EncodedItem&> {
+  struct Item {
+    std::shared_ptr<const ResolvedScope> scope;
+    std::unique_ptr<Message> item;
+  };
+  size_t room() const override { return room_left; }
+  void consume(const EncodedItem& in) override {
+    Item& out = items.emplace_back(Item{in.scope, std::make_unique<Message>()});
+    EXPECT_TRUE(out.item->ParseFromString(std::string(in.bytes)));
+  }
+  size_t room_left = 5;
+  std::vector<Item> items;
+};
 
 template <class Item>
 struct Collect : Consumer<Item> {
@@ -47,10 +64,11 @@ struct ProcessorsTest : ::testing::Test {
   std::ostringstream log;
   Diagnostics diagnostics{log};
   Now now{std::chrono::steady_clock::now(), 42};
+  RecordViews views;
 };
 
 TEST_F(ProcessorsTest, SpansGoOnWithTheirScopeAndTheRoomIsTheNextStagesRoom) {
-  Collect<ScopedSpan> next;
+  CollectEncoded<otlp::Span> next;
   SpanProcessor p({}, next, now, diagnostics);
   EXPECT_EQ(p.room(), 5u);
   const int64_t scope = f.scope(f.resource({{"service.name", "svc"}}), "lib");
@@ -60,22 +78,22 @@ TEST_F(ProcessorsTest, SpansGoOnWithTheirScopeAndTheRoomIsTheNextStagesRoom) {
   start.span_id = span_id(1);
   start.scope_ref = scope;
   start.name = "op";
-  p.consume(ReceivedSpan{start, *file});
+  p.consume(ReceivedSpan{views(start), *file});
   EXPECT_TRUE(next.items.empty());  // open
   SpanEvent end = start;
   end.type = SpanEventType::kEnd;
-  p.consume(ReceivedSpan{end, *file});
+  p.consume(ReceivedSpan{views(end), *file});
   ASSERT_EQ(next.items.size(), 1u);
   EXPECT_EQ(next.items[0].item->name(), "op");
   EXPECT_EQ(next.items[0].scope->scope.name(), "lib");
 }
 
 TEST_F(ProcessorsTest, LogRecordsGoOnWithTheirScope) {
-  Collect<ScopedLog> next;
+  CollectEncoded<otlp::LogRecord> next;
   LogProcessor p(next, now, diagnostics);
   Event e;
   e.scope_ref = f.scope(f.resource({{"service.name", "svc"}}), "logger");
-  p.consume(ReceivedLog{e, *file});
+  p.consume(ReceivedLog{views(e), *file});
   ASSERT_EQ(next.items.size(), 1u);
   EXPECT_EQ(next.items[0].item->observed_time_unix_nano(), 42u);  // the time it was read
   EXPECT_EQ(next.items[0].scope->scope.name(), "logger");

@@ -8,6 +8,7 @@
 
 #include "otlp_mmap/collector/exporter/batcher.hpp"
 #include "pipeline_test_util.hpp"
+#include "record_bytes.hpp"
 
 namespace otlp_mmap::collector {
 namespace {
@@ -26,9 +27,15 @@ class SpansTest : public ::testing::Test {
 
   void make(SpanAssemblerOptions options) {
     assembler_ = std::make_unique<SpanAssembler>(
-        options, [this](std::shared_ptr<const ResolvedScope> scope, std::unique_ptr<otlp::Span> span) {
-          emitted.push_back({scope, *span});
-          batch.add(std::move(scope), std::move(span), now.steady);
+        options, [this](std::shared_ptr<const ResolvedScope> scope, const SpanDraft& span) {
+          // The span as its bytes, read back with libprotobuf.
+          std::string bytes;
+          otlp_wire::Out out(bytes);
+          span.encode(out);
+          Emitted e{scope, {}};
+          EXPECT_TRUE(e.span.ParseFromString(bytes));
+          emitted.push_back(std::move(e));
+          batch.add(scope, bytes, now.steady);
         });
   }
 
@@ -56,13 +63,22 @@ class SpansTest : public ::testing::Test {
     r.end_time_unix_nano = time;
     return r;
   }
-  void handle(const SpanEvent& r) { assembler_->handle(r, f.resolver, now); }
+  // A record as the collector reads it: a view of its bytes.
+  void handle(const SpanEvent& r) { assembler_->handle(views(r), f.resolver, now); }
+  // The batch's next request, as a message.
+  size_t take(otlp::ExportTraceServiceRequest& req) {
+    EncodedRequest encoded;
+    const size_t n = batch.take(encoded);
+    EXPECT_TRUE(to_message(encoded, req));
+    return n;
+  }
 
   TestFile f;
   Now now{std::chrono::steady_clock::time_point(100s), 5'000'000};
   std::unique_ptr<SpanAssembler> assembler_;
   std::vector<Emitted> emitted;
-  Batcher<otlp::Span> batch{100000, 1s};
+  Batcher batch{100000, 1s};
+  RecordViews views;
 };
 
 TEST_F(SpansTest, EveryRecordKindMakesOneSpan) {
@@ -409,7 +425,7 @@ TEST_F(SpansTest, GroupsByResourceAndScopeContent) {
     ++id;
   }
   otlp::ExportTraceServiceRequest req;
-  EXPECT_EQ(batch.take(req), 5u);
+  EXPECT_EQ(take(req), 5u);
   ASSERT_EQ(req.resource_spans_size(), 2);
   auto names = [](const otlp::ScopeSpans& ss) {
     std::vector<std::string> out;
@@ -445,7 +461,7 @@ TEST_F(SpansTest, RequestOrderDoesNotDependOnArrivalOrder) {
       ++id;
     }
     otlp::ExportTraceServiceRequest req;
-    batch.take(req);
+    take(req);
     std::vector<std::string> shape;
     for (const auto& rs : req.resource_spans()) {
       for (const auto& ss : rs.scope_spans()) {

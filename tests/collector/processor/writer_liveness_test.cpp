@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "pipeline_test_util.hpp"
+#include "record_bytes.hpp"
 
 namespace otlp_mmap::collector {
 namespace {
@@ -21,8 +22,13 @@ struct WriterLivenessTest : ::testing::Test {
   Diagnostics diagnostics{log};
   std::set<int64_t> gone_pids;
   std::vector<otlp::Span> emitted;
-  SpanAssembler spans{
-      {}, [this](std::shared_ptr<const ResolvedScope>, std::unique_ptr<otlp::Span> s) { emitted.push_back(*s); }};
+  SpanAssembler spans{{}, [this](std::shared_ptr<const ResolvedScope>, const SpanDraft& s) {
+                        std::string bytes;
+                        otlp_wire::Out out(bytes);
+                        s.encode(out);
+                        EXPECT_TRUE(emitted.emplace_back().ParseFromString(bytes));
+                      }};
+  RecordViews views;
   WriterLiveness liveness{0ns, diagnostics, [this](int64_t pid) { return gone_pids.count(pid) > 0; }};
   Now now{std::chrono::steady_clock::now(), 1000};
   int reads = 0;
@@ -35,7 +41,7 @@ struct WriterLivenessTest : ::testing::Test {
     r.span_id = span_id(id);
     r.scope_ref = f.scope(f.resource({{"service.name", "svc"}}, pid), "lib");
     r.start_time_unix_nano = 500;
-    spans.handle(r, f.resolver, now);
+    spans.handle(views(r), f.resolver, now);
   }
   void update_span(uint8_t id) {
     SpanEvent r;
@@ -43,7 +49,7 @@ struct WriterLivenessTest : ::testing::Test {
     r.trace_id = trace_id(1);
     r.span_id = span_id(id);
     r.name = "renamed";
-    spans.handle(r, f.resolver, now);
+    spans.handle(views(r), f.resolver, now);
   }
   void check() {
     liveness.check(spans, [this] {

@@ -24,8 +24,8 @@ struct CountingConsumer : Consumer<const Received<Record>&> {
 };
 
 struct Consumers {
-  CountingConsumer<Event> logs;
-  CountingConsumer<SpanEvent> traces;
+  CountingConsumer<EventRecordView> logs;
+  CountingConsumer<SpanRecordView> traces;
   CountingConsumer<Measurement> metrics;
   ReceiverConsumers all() { return ReceiverConsumers{logs, traces, metrics}; }
 };

@@ -1,5 +1,5 @@
 // The exporter's one batching layer (OTEL_BSP_* for spans, OTEL_BLRP_* for log records), on
-// the pipeline's thread: items with their scope are grouped into requests by the Batcher, and
+// the pipeline's thread: encoded items with their scope are grouped into requests by the Batcher, and
 // a request goes to the exporter's queue once it is full or its oldest item has waited the
 // schedule delay (at once at a stop), and only when the queue has room for it. Items the
 // collector made itself (incomplete spans) and whatever arrives while the endpoint has the
@@ -13,11 +13,11 @@
 #include <cstdint>
 
 #include "otlp_mmap/collector/consumer.hpp"
+#include "otlp_mmap/collector/encoded_item.hpp"
 #include "otlp_mmap/collector/exporter/batch_options.hpp"
 #include "otlp_mmap/collector/exporter/batcher.hpp"
 #include "otlp_mmap/collector/exporter/exporter.hpp"
 #include "otlp_mmap/collector/now.hpp"
-#include "otlp_mmap/collector/scoped.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -27,8 +27,7 @@ struct BatchStats {
   uint64_t unqueued = 0;   // items abandoned at a stop: no room in the queue before the deadline
 };
 
-template <class Item, class Request>
-class BatchSender final : public Consumer<Scoped<Item>> {
+class BatchSender final : public Consumer<const EncodedItem&> {
  public:
   // `queue_limit`: items of this signal the exporter may hold; 0: no limit.
   BatchSender(Signal signal, BatchOptions options, size_t queue_limit, Exporter& exporter, const Now& now)
@@ -41,7 +40,7 @@ class BatchSender final : public Consumer<Scoped<Item>> {
 
   size_t room() const override { return exporter_room(batch_.size()); }
 
-  void consume(Scoped<Item> item) override { batch_.add(std::move(item.scope), std::move(item.item), now_.steady); }
+  void consume(const EncodedItem& item) override { batch_.add(item.scope, item.bytes, now_.steady); }
 
   // Hands the exporter each request that is due (every one when `force`), while its queue has
   // room for a whole request.
@@ -49,9 +48,9 @@ class BatchSender final : public Consumer<Scoped<Item>> {
     while (!batch_.empty() && (force || batch_.due(now_.steady))) {
       const size_t want = std::min(batch_.size(), batch_.max_batch());
       if (exporter_room(0) < std::min(want, queue_limit_ == 0 ? want : queue_limit_)) return;
-      Request request;
+      EncodedRequest request;
       stats_.submitted += batch_.take(request);
-      if (!exporter_.submit(std::move(request))) ++stats_.refused;
+      if (!exporter_.submit(signal_, std::move(request))) ++stats_.refused;
     }
   }
 
@@ -63,7 +62,7 @@ class BatchSender final : public Consumer<Scoped<Item>> {
   size_t abandon() {
     const size_t n = batch_.size();
     stats_.unqueued += n;
-    batch_ = Batcher<Item>(options_.max_items, options_.delay);
+    batch_ = Batcher(options_.max_items, options_.delay);
     return n;
   }
 
@@ -84,11 +83,11 @@ class BatchSender final : public Consumer<Scoped<Item>> {
   const size_t queue_limit_;
   Exporter& exporter_;
   const Now& now_;
-  Batcher<Item> batch_;
+  Batcher batch_;
   BatchStats stats_;
 };
 
-using SpanBatchSender = BatchSender<otlp::Span, TraceRequest>;
-using LogBatchSender = BatchSender<otlp::LogRecord, LogsRequest>;
+using SpanBatchSender = BatchSender;
+using LogBatchSender = BatchSender;
 
 }  // namespace otlp_mmap::collector

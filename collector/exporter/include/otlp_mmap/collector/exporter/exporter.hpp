@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "otlp_mmap/collector/exporter/encoded_request.hpp"
 #include "otlp_mmap/collector/exporter/export_config.hpp"
 #include "otlp_mmap/collector/requests.hpp"
 
@@ -47,6 +48,10 @@ class Exporter {
   virtual bool submit(TraceRequest&& request) = 0;
   virtual bool submit(LogsRequest&& request) = 0;
   virtual bool submit(MetricsRequest&& request) = 0;
+  // An encoded request of spans (kTraces) or log records (kLogs), as the batcher makes them.
+  // The default turns it into the message and submits that (exporters and test doubles that
+  // work on messages); the real exporter sends the bytes as they are.
+  virtual bool submit(Signal signal, EncodedRequest&& request);
   // Waits until everything submitted so far has been sent or given up, or the deadline.
   // Returns true if nothing was left behind.
   virtual bool flush(std::chrono::steady_clock::time_point deadline) = 0;

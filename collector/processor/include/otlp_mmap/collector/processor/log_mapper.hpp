@@ -1,4 +1,5 @@
-// Log records: an Event of the events ring becomes an OTLP LogRecord.
+// Log records: an Event of the events ring becomes an OTLP LogRecord, written as bytes
+// straight from the record's view.
 //
 //   time_unix_nano          the event's time
 //   observed_time_unix_nano the event's observed time (extension field), else the time the
@@ -14,10 +15,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
-#include "otlp_mmap/collector/otlp.hpp"
+#include "otlp_mmap/collector/otlp_wire.hpp"
 #include "otlp_mmap/collector/receiver/resolver.hpp"
-#include "otlp_mmap/messages.hpp"
+#include "otlp_mmap/record_view.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -31,15 +33,15 @@ struct LogStats {
 
 class LogMapper {
  public:
-  // Maps one event, its refs resolved by `resolver` (the dictionary of the file it came
-  // from); `scope` receives the event's resolved scope.
-  std::unique_ptr<otlp::LogRecord> map(const Event& e, DictionaryResolver& resolver, uint64_t read_time_unix_nano,
-                                       std::shared_ptr<const ResolvedScope>& scope);
+  // Writes the fields of one event's LogRecord message, its refs resolved by `resolver` (the
+  // dictionary of the file it came from). The event's scope is resolver.scope(e.scope_ref).
+  void map(const EventRecordView& e, DictionaryResolver& resolver, uint64_t read_time_unix_nano, otlp_wire::Out& out);
 
   const LogStats& stats() const { return stats_; }
 
  private:
   LogStats stats_;
+  std::string scratch_;
 };
 
 }  // namespace otlp_mmap::collector

@@ -1,5 +1,7 @@
 // Span assembly: the records of the span ring (start, rename, attribute updates, links,
-// span events, end) become complete OTLP spans.
+// span events, end) become complete OTLP spans, encoded as they are assembled (SpanDraft): a
+// record's strings and attribute values go from the ring's bytes into the span's bytes with
+// no message object in between.
 //
 // A span lives here from its start until its end. One whose end never comes is exported
 // marked incomplete (attribute otlp_mmap.incomplete = true and otlp_mmap.incomplete.reason,
@@ -29,9 +31,9 @@
 #include <vector>
 
 #include "otlp_mmap/collector/now.hpp"
-#include "otlp_mmap/collector/otlp.hpp"
+#include "otlp_mmap/collector/processor/span_draft.hpp"
 #include "otlp_mmap/collector/receiver/resolver.hpp"
-#include "otlp_mmap/messages.hpp"
+#include "otlp_mmap/record_view.hpp"
 
 namespace otlp_mmap::collector {
 
@@ -67,12 +69,13 @@ struct SpanStats {
 
 class SpanAssembler {
  public:
-  using Sink = std::function<void(std::shared_ptr<const ResolvedScope>, std::unique_ptr<otlp::Span>)>;
+  // Receives every finished span (the draft is valid during the call only).
+  using Sink = std::function<void(std::shared_ptr<const ResolvedScope>, const SpanDraft&)>;
 
   SpanAssembler(SpanAssemblerOptions options, Sink sink);
 
   // One record; its refs are resolved by `resolver`, the dictionary of the file it came from.
-  void handle(const SpanEvent& record, DictionaryResolver& resolver, const Now& now);
+  void handle(const SpanRecordView& record, DictionaryResolver& resolver, const Now& now);
 
   // Exports as incomplete the spans in flight for longer than max_age. Returns how many.
   size_t expire(const Now& now);
@@ -104,7 +107,7 @@ class SpanAssembler {
     }
   };
   struct InFlight {
-    std::unique_ptr<otlp::Span> span;
+    SpanDraft span;
     std::shared_ptr<const ResolvedScope> scope;
     std::chrono::steady_clock::time_point first_seen;
     uint64_t last_time = 0;  // latest of start and span event times
@@ -115,12 +118,14 @@ class SpanAssembler {
   };
   using Map = std::unordered_map<Key, InFlight, KeyHash>;
 
-  static bool make_key(const std::string& trace_id, const std::string& span_id, Key& out);
-  void start(const Key& key, const SpanEvent& r, DictionaryResolver& resolver, const Now& now);
-  void end(Map::iterator it, const SpanEvent& r);
+  static bool make_key(std::string_view trace_id, std::string_view span_id, Key& out);
+  void start(const Key& key, const SpanRecordView& r, DictionaryResolver& resolver, const Now& now);
+  void end(Map::iterator it, const SpanRecordView& r);
+  void add_links(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver);
+  void add_event(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver);
   void incomplete(Map::iterator it, IncompleteReason reason, uint64_t end_time);
   void emit(Map::iterator it);  // hands the span to the sink and forgets it
-  void merge_attributes(DictionaryResolver& resolver, const std::vector<KeyValueRef>& attrs, otlp::KeyValues& out,
+  void merge_attributes(DictionaryResolver& resolver, std::span<const KeyValueRefView> attrs, SpanDraft& span,
                         uint32_t& dropped);
   void compact_fifo();
 
@@ -132,6 +137,7 @@ class SpanAssembler {
   std::unordered_map<int64_t, size_t> pid_spans_;  // in-flight spans per writer pid
   std::unordered_map<int64_t, uint64_t> watched_;
   SpanStats stats_;
+  std::string scratch_;  // attributes of one link or event
 };
 
 }  // namespace otlp_mmap::collector

@@ -23,12 +23,17 @@
 #include "otlp_mmap/collector/otlp.hpp"
 #include "otlp_mmap/collector/resolved_scope.hpp"
 #include "otlp_mmap/messages.hpp"
+#include "otlp_mmap/record_view.hpp"
 
 namespace otlp_mmap {
 class Reader;
 }
 
 namespace otlp_mmap::collector {
+
+namespace otlp_wire {
+class Out;
+}
 
 struct ResolverLimits {
   size_t max_strings = 65536;  // cached ref -> string (attribute keys, event names)
@@ -106,6 +111,8 @@ class RefCache {
 
 // Replaces invalid UTF-8 sequences by U+FFFD. Returns true if `s` was changed.
 bool repair_utf8(std::string& s);
+// Length of the longest prefix of `s` that is valid UTF-8 (s.size() when all of it is).
+size_t valid_utf8_prefix(std::string_view s);
 
 class DictionaryResolver {
  public:
@@ -139,6 +146,22 @@ class DictionaryResolver {
   // (element storage is reused between calls; no allocation once warm). Returns n.
   size_t attributes_into(const std::vector<KeyValueRef>& in, std::vector<otlp::KeyValue>& out, uint32_t* dropped);
 
+  // ---- OTLP bytes straight from record views (resolver_wire.cpp) ----
+  //
+  // The same results as the message-building functions above, written as protobuf bytes: an
+  // attribute list is a run of KeyValue messages, each one length-delimited field `field` of
+  // the message it belongs to (Span.attributes, LogRecord.attributes, ...).
+
+  // Adds `in` to the encoded list `list` as merge_attributes does (a key already in the list
+  // gets the new value, in its place). Returns the attributes left out (key or value could not
+  // be resolved); `entries` receives the number of attributes the list holds now.
+  uint32_t merge_attributes(std::span<const KeyValueRefView> in, uint32_t field, std::string& list,
+                            size_t* entries = nullptr);
+  // Writes the content of the OTLP AnyValue for an AnyValue's member (as record views hand
+  // them out, validated), as value() resolves it. False as value() is false; what could
+  // be resolved is written.
+  bool value(const AnyValueMember& value, otlp_wire::Out& out) { return wire_value_at(value, out, 0); }
+
   const ResolverStats& stats() const { return stats_; }
   const ResolverLimits& limits() const { return limits_; }
   size_t cached_strings() const { return strings_.size(); }
@@ -148,6 +171,16 @@ class DictionaryResolver {
 
  private:
   bool value_at(const AnyValue& in, otlp::AnyValue& out, int depth);
+  bool wire_value_at(const AnyValueMember& in, otlp_wire::Out& out, int depth);
+  bool wire_kv_at(const KeyValueRefView& in, otlp_wire::Out& out, int depth, uint64_t* key_hash);
+  // An attribute key, encoded as KeyValue's key field, with a hash of the key: from a small
+  // direct-mapped cache in front of string(). nullptr when the ref cannot be read.
+  struct WireKey {
+    int64_t ref = -1;  // never a ref: refs are 0 or dictionary offsets
+    uint64_t hash = 0;
+    std::string field;  // tag, length and key; empty for the empty key (proto3 omits it)
+  };
+  const WireKey* wire_key(int64_t ref);
   bool kv_at(const KeyValueRef& in, otlp::KeyValue& out, int depth);
   const otlp::AnyValue* value_ref(int64_t ref, int depth);
   std::shared_ptr<const ResolvedResource> resource(int64_t ref);
@@ -165,6 +198,13 @@ class DictionaryResolver {
   std::unordered_map<std::string, std::weak_ptr<const ResolvedScope>> interned_scopes_;
   std::unordered_map<std::string, std::weak_ptr<const ResolvedResource>> interned_resources_;
   std::shared_ptr<const ResolvedScope> empty_scope_;
+  std::vector<WireKey> wire_keys_;  // direct-mapped; emptied by attach()
+  struct ListEntry {
+    size_t begin, end;  // the whole field in the list
+    uint64_t hash;      // of its key
+  };
+  std::vector<ListEntry> list_scratch_;
+  std::string entry_scratch_, value_scratch_;
   std::string scratch_;
   int active_depth_ = 0;
 };
