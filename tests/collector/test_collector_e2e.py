@@ -674,3 +674,32 @@ def test_a_metric_collection_larger_than_the_collectors_limit_arrives_whole(bina
     exported = int(re.search(r"points_exported=(\d+)", stats).group(1))
     assert exported >= streams * sets and exported % (streams * sets) == 0, stats
     assert "points_rejected=0 " in stats and "dropped writer=0 exporter=0 reader=0" in stats, stats
+
+
+@needs_otelcol
+def test_a_batch_of_large_spans_larger_than_the_collectors_limit_arrives_whole(binary, tmp_path, real_collector):
+    """512 spans (one batch) with a 20,000-character attribute each are 10 MB: the batch is cut at
+    about 4 MiB so that the Collector's OTLP/gRPC receiver takes every request (sent whole, it refused
+    the batch with RESOURCE_EXHAUSTED and all its spans were lost)."""
+    col = real_collector
+    f = tmp_path / "telemetry.mmap"
+    w = Writer(str(f), events_slots=256, spans_slots=1 << 16, measurements_slots=256)
+    scope = w.create_instrumentation_scope(w.create_resource({"service.name": "large"}), "large.lib", "1", None)
+    count = 512
+    for i in range(count):
+        span_id = (i + 1).to_bytes(8, "big")
+        w.record_span_start(scope, TRACE, span_id, None, 0x101, f"op {i}", 1, T0 + i,
+                            {"db.statement": f"{i:05d}" + "s" * 20000})
+        w.record_span_end(scope, TRACE, span_id, T0 + i + 10, (1, None))
+    c = Collect(binary, tmp_path, f, "--endpoint", f"http://{col.grpc_endpoint}", "--protocol", "grpc")
+    try:
+        col.wait_for(lambda k: len(k.spans()) >= count, timeout=60, interval=0.5)
+    finally:
+        assert c.stop() == 0, c.stderr()
+    spans = col.spans()
+    assert sorted(s["name"] for s in spans) == sorted(f"op {i}" for i in range(count))
+    for s in spans:
+        value = attrs(s)["db.statement"]
+        assert len(value) == 20005 and value.startswith(s["name"][3:].zfill(5)), s["name"]
+    stats = [line for line in c.stderr().splitlines() if "stats: read" in line][-1]
+    assert f"spans_exported={count} spans_rejected=0" in stats, stats

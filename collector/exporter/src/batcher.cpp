@@ -10,13 +10,24 @@ bool same_content(const ResolvedScope& a, const ResolvedScope& b) {
 }
 }  // namespace
 
-Batcher::Batcher(size_t max_batch, std::chrono::nanoseconds delay)
-    : max_batch_(std::max<size_t>(1, max_batch)), delay_(delay) {}
+Batcher::Batcher(size_t max_batch, std::chrono::nanoseconds delay, size_t max_bytes)
+    : max_batch_(std::max<size_t>(1, max_batch)), delay_(delay), max_bytes_(max_bytes) {}
 
 void Batcher::add(const std::shared_ptr<const ResolvedScope>& scope, std::string_view item, Clock::time_point now) {
   if (order_.empty()) oldest_ = now;
-  bucket(scope).add(item);
+  EncodedGroup& b = bucket(scope);
+  const size_t before = b.items.size();
+  b.add(item);
   order_.push_back(static_cast<uint32_t>(last_));
+  sizes_.push_back(static_cast<uint32_t>(b.items.size() - before));
+  bytes_ += sizes_.back();
+}
+
+size_t Batcher::take_count() const {
+  const size_t most = std::min(order_.size(), max_batch_);
+  size_t n = 0, bytes = 0;
+  for (; n < most && (n == 0 || bytes + sizes_[n] <= max_bytes_); ++n) bytes += sizes_[n];
+  return n;
 }
 
 EncodedGroup& Batcher::bucket(const std::shared_ptr<const ResolvedScope>& scope) {
@@ -83,6 +94,8 @@ void Batcher::move_group(const std::vector<Taken>& taken, size_t g, size_t h, si
 // Forgets the n oldest items (taken); empty buckets go, the items left are renumbered.
 void Batcher::forget(size_t n) {
   order_.erase(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n));
+  for (size_t i = 0; i < n; ++i) bytes_ -= sizes_[i];
+  sizes_.erase(sizes_.begin(), sizes_.begin() + static_cast<std::ptrdiff_t>(n));
   std::vector<uint32_t> renumber(buckets_.size());
   size_t kept = 0;
   for (size_t b = 0; b < buckets_.size(); ++b) {
@@ -98,7 +111,7 @@ void Batcher::forget(size_t n) {
 }
 
 size_t Batcher::take(EncodedRequest& out) {
-  const size_t n = std::min(order_.size(), max_batch_);
+  const size_t n = take_count();
   if (n == 0) return 0;
   const std::vector<Taken> taken = taken_buckets(n);
   for (size_t g = 0; g < taken.size();) {

@@ -190,5 +190,30 @@ TEST(BatcherTest, TakesAtMostMaxBatchAndIsDueAfterTheDelay) {
   EXPECT_TRUE(b.due(t0 + 100ms));
 }
 
+// Large items: a take stops before max_bytes would be passed, whatever max_batch says; an item
+// larger than max_bytes goes alone.
+TEST(BatcherTest, TakesNoMoreThanMaxBytesAndAtLeastOneItem) {
+  Batcher b(100, 100ms, 3500);
+  auto scope = std::make_shared<ResolvedScope>();
+  scope->resource = std::make_shared<ResolvedResource>();
+  const auto t0 = std::chrono::steady_clock::time_point(10s);
+  const std::string item(1000, 'i');  // 1,003 bytes with its tag and length
+  for (int i = 0; i < 3; ++i) b.add(scope, item, t0);
+  EXPECT_FALSE(b.full());
+  b.add(scope, item, t0);
+  EXPECT_TRUE(b.full());  // 4,012 bytes waiting
+  EncodedRequest encoded;
+  EXPECT_EQ(b.take(encoded), 3u);
+  EXPECT_EQ(b.size(), 1u);
+  b.add(scope, std::string(5000, 'x'), t0);
+  EncodedRequest second, third;
+  EXPECT_EQ(b.take(second), 1u);
+  EXPECT_EQ(b.take(third), 1u);  // the large one, alone
+  otlp::ExportTraceServiceRequest req;
+  ASSERT_TRUE(to_message(third, req));
+  ASSERT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 1);
+  EXPECT_TRUE(b.empty());
+}
+
 }  // namespace
 }  // namespace otlp_mmap::collector
