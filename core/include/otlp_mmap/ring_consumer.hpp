@@ -57,7 +57,7 @@ class RingConsumer {
 
   // The next slot, its bytes in `payload` (the protobuf bytes, without length prefix).
   // kFragment: the slot holds part of a record that spans several slots (FORMAT.md §9.17):
-  // `payload` is that part and fragment() says which; a RecordAssembler puts them together.
+  // `payload` is that part (take() also gives its sequence and prefix, for a RecordAssembler).
   // kCorrupt: the slot's length prefix is invalid; the slot is consumed and skipped.
   // kPending: claimed but not yet published; kSkippedTorn: pending for longer than the
   // grace period (its writer died between claim and publish), consumed and skipped.
@@ -69,8 +69,6 @@ class RingConsumer {
       return end == End::kPending ? Result::kPending : Result::kEmpty;
     }
     const SlotBatch::Entry& e = single_[0];
-    seq_ = e.seq;
-    fragment_ = e.slot;
     payload.assign(single_.bytes(e));
     switch (e.kind) {
       case SlotBatch::Kind::kRecord: return Result::kRecord;
@@ -80,11 +78,6 @@ class RingConsumer {
     }
     return Result::kCorrupt;
   }
-
-  // The slot the last kFragment of next() came from: its sequence, and what its prefix says
-  // (its `bytes` are not kept: they are in the payload).
-  int64_t sequence() const { return seq_; }
-  const slot_record::Slot& fragment() const { return fragment_; }
 
   const Ring& ring() const { return ring_; }
 
@@ -190,11 +183,9 @@ class RingConsumer {
   std::chrono::nanoseconds grace_{0};
   int64_t stuck_idx_ = kNone;
   int64_t stuck_writer_ = 0;
-  // Sequences up to this one were claimed at least a grace period ago (see next_unguarded).
+  // Sequences up to this one were claimed at least a grace period ago (see take_slot).
   int64_t torn_horizon_ = 0;
   bool torn_horizon_known_ = false;
-  int64_t seq_ = -1;
-  slot_record::Slot fragment_;
   int64_t known_writer_ = 0;
   bool writer_known_ = false;
   std::chrono::steady_clock::time_point stuck_since_{};
