@@ -24,31 +24,39 @@ class Out {
 
   void varint(uint64_t v) {
     char buf[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-      buf[n++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    buf[n++] = static_cast<char>(v);
-    s_.append(buf, n);
+    s_.append(buf, put_varint(buf, v));
   }
   void tag(uint32_t field, WireType t) { varint((uint64_t{field} << 3) | t); }
+  // Each field's tag and value go in one append: the collector writes tens of fields per span,
+  // and std::string::append's length and capacity checks, not the bytes, dominate small writes.
   void varint_field(uint32_t field, uint64_t v) {
-    tag(field, wire::kVarint);
-    varint(v);
+    char buf[20];
+    size_t n = put_varint(buf, (uint64_t{field} << 3) | wire::kVarint);
+    n += put_varint(buf + n, v);
+    s_.append(buf, n);
   }
   void fixed64_field(uint32_t field, uint64_t v) {
-    tag(field, wire::kFixed64);
-    s_.append(reinterpret_cast<const char*>(&v), 8);
+    char buf[18];
+    const size_t n = put_varint(buf, (uint64_t{field} << 3) | wire::kFixed64);
+    std::memcpy(buf + n, &v, 8);
+    s_.append(buf, n + 8);
   }
   void fixed32_field(uint32_t field, uint32_t v) {
-    tag(field, wire::kFixed32);
-    s_.append(reinterpret_cast<const char*>(&v), 4);
+    char buf[14];
+    const size_t n = put_varint(buf, (uint64_t{field} << 3) | wire::kFixed32);
+    std::memcpy(buf + n, &v, 4);
+    s_.append(buf, n + 4);
   }
   void bytes_field(uint32_t field, std::string_view b) {
-    tag(field, wire::kLen);
-    varint(b.size());
+    len_header(field, b.size());
     s_.append(b);
+  }
+  // The tag and length of a length-delimited field whose `len` bytes of content follow.
+  void len_header(uint32_t field, uint64_t len) {
+    char buf[20];
+    size_t n = put_varint(buf, (uint64_t{field} << 3) | wire::kLen);
+    n += put_varint(buf + n, len);
+    s_.append(buf, n);
   }
   // Proto3 implicit presence: zero and empty values are not written.
   void opt_varint(uint32_t field, uint64_t v) {
@@ -98,6 +106,16 @@ class Out {
   }
 
  private:
+  static size_t put_varint(char* buf, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+      buf[n++] = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    buf[n++] = static_cast<char>(v);
+    return n;
+  }
+
   std::string& s_;
 };
 
