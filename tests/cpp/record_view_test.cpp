@@ -24,6 +24,11 @@ void expect_same(const std::vector<KeyValueRef>& o, const std::vector<KeyValueRe
   for (size_t i = 0; i < count; ++i) {
     EXPECT_EQ(o[i].key_ref, v[first + i].key_ref);
     EXPECT_TRUE(o[i].value == owned(v[first + i].value)) << "attribute " << i;
+    // The member the resolver reads (decoded in place, by the scalar fast path or not).
+    const AnyValueMember m = any_value_member(v[first + i].value);
+    EXPECT_EQ(m.number, v[first + i].member.number) << "attribute " << i;
+    EXPECT_EQ(m.u, v[first + i].member.u) << "attribute " << i;
+    EXPECT_EQ(m.bytes, v[first + i].member.bytes) << "attribute " << i;
   }
 }
 
