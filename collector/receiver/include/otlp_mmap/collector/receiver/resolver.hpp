@@ -172,6 +172,8 @@ class DictionaryResolver {
  private:
   bool value_at(const AnyValue& in, otlp::AnyValue& out, int depth);
   bool wire_value_at(const AnyValueMember& in, otlp_wire::Out& out, int depth);
+  enum class Written { kWritten, kNotString, kUnresolved };
+  Written string_entry(const KeyValueRefView& in, uint32_t field, otlp_wire::Out& out, uint64_t& key_hash);
   bool wire_kv_at(const KeyValueRefView& in, otlp_wire::Out& out, int depth, uint64_t* key_hash);
   // An attribute key, encoded as KeyValue's key field, with a hash of the key: from a small
   // direct-mapped cache in front of string(). nullptr when the ref cannot be read.
