@@ -174,7 +174,7 @@ void SpanAssembler::start(const Key& key, const SpanRecordView& r, DictionaryRes
   ++stats_.started;
   auto scope = resolver.scope(r.scope_ref);
   // A span of these ids in flight was superseded just before: the key is free.
-  InFlight& s = spans_.try_emplace(key).first->second;
+  InFlight& s = emplace(key);
   s.scope = std::move(scope);
   s.first_seen = now.steady;
   s.last_time = r.start_time_unix_nano;
@@ -257,7 +257,24 @@ void SpanAssembler::emit(Map::iterator it) {
   }
   // The sink writes the span into its batch; then it is forgotten.
   sink_(std::move(s.scope), s.span);
-  spans_.erase(it);
+  Map::node_type node = spans_.extract(it);
+  if (spare_.size() < kSpareNodes && node.mapped().span.capacity() <= kSpareNodeBytes) {
+    spare_.push_back(std::move(node));
+  }
+}
+
+SpanAssembler::InFlight& SpanAssembler::emplace(const Key& key) {
+  if (spare_.empty()) return spans_.try_emplace(key).first->second;
+  Map::node_type node = std::move(spare_.back());
+  spare_.pop_back();
+  node.key() = key;
+  InFlight& s = node.mapped();
+  s.span.clear();
+  s.scope.reset();
+  s.first_seen = {};
+  s.last_time = s.order = 0;
+  s.dropped_attributes = s.dropped_events = s.dropped_links = 0;
+  return spans_.insert(std::move(node)).position->second;
 }
 
 void SpanAssembler::compact_fifo() {

@@ -35,6 +35,24 @@ void SpanDraft::keep_attributes(size_t n) {
   attribute_count = n;
 }
 
+void SpanDraft::clear() {
+  std::string kept[] = {std::move(trace_state), std::move(name),  std::move(attributes),
+                        std::move(events),      std::move(links), std::move(status_message)};
+  *this = SpanDraft{};
+  for (std::string& k : kept) k.clear();
+  trace_state = std::move(kept[0]);
+  name = std::move(kept[1]);
+  attributes = std::move(kept[2]);
+  events = std::move(kept[3]);
+  links = std::move(kept[4]);
+  status_message = std::move(kept[5]);
+}
+
+size_t SpanDraft::capacity() const {
+  return trace_state.capacity() + name.capacity() + attributes.capacity() + events.capacity() + links.capacity() +
+         status_message.capacity();
+}
+
 void SpanDraft::encode(otlp_wire::Out& out) const {
   out.bytes_field(f::kTraceId, std::string_view(trace_id.data(), trace_id.size()));
   out.bytes_field(f::kSpanId, std::string_view(span_id.data(), span_id.size()));

@@ -117,6 +117,8 @@ class SpanAssembler {
     uint32_t dropped_links = 0;
   };
   using Map = std::unordered_map<Key, InFlight, KeyHash>;
+  static constexpr size_t kSpareNodes = 256;
+  static constexpr size_t kSpareNodeBytes = 16 << 10;  // a node holding more is freed, not kept
 
   static bool make_key(std::string_view trace_id, std::string_view span_id, Key& out);
   void start(const Key& key, const SpanRecordView& r, DictionaryResolver& resolver, const Now& now);
@@ -124,7 +126,8 @@ class SpanAssembler {
   void add_links(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver);
   void add_event(InFlight& s, const SpanRecordView& r, DictionaryResolver& resolver);
   void incomplete(Map::iterator it, IncompleteReason reason, uint64_t end_time);
-  void emit(Map::iterator it);  // hands the span to the sink and forgets it
+  void emit(Map::iterator it);        // hands the span to the sink and forgets it
+  InFlight& emplace(const Key& key);  // a fresh in-flight span of a key not in flight
   void merge_attributes(DictionaryResolver& resolver, std::span<const KeyValueRefView> attrs, SpanDraft& span,
                         uint32_t& dropped);
   void compact_fifo();
@@ -136,6 +139,10 @@ class SpanAssembler {
   uint64_t next_order_ = 0;
   std::unordered_map<int64_t, size_t> pid_spans_;  // in-flight spans per writer pid
   std::unordered_map<int64_t, uint64_t> watched_;
+  // Nodes of finished spans, reused for the next ones: a span then costs no allocation of its
+  // map node nor of its draft's strings (they keep their memory; an attribute list grew
+  // through several reallocations in every span).
+  std::vector<Map::node_type> spare_;
   SpanStats stats_;
   std::string scratch_;  // attributes of one link or event
 };

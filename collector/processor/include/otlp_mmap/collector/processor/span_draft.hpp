@@ -41,6 +41,10 @@ struct SpanDraft {
   void set_attribute(std::string_view key, std::string_view value);
   // Keeps the first `n` attributes.
   void keep_attributes(size_t n);
+  // Back to an empty draft, keeping the strings' memory for the next span.
+  void clear();
+  // The memory its strings hold.
+  size_t capacity() const;
 
   void encode(otlp_wire::Out& out) const;
 };
