@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -112,9 +113,12 @@ grpc::Status export_call(Stub* stub, grpc::ChannelInterface*, const grpc::intern
 template <class Stub, Signal S, class Response>
 grpc::Status export_call(Stub*, grpc::ChannelInterface* channel, const grpc::internal::RpcMethod& method,
                          grpc::ClientContext& context, const Encoded<S>& request, Response& response) {
-  std::string bytes;
-  encode(request.request, bytes);
-  grpc::Slice slice(bytes);
+  // The slice owns the encoded bytes: gRPC sends them without a copy of its own.
+  auto owned = std::make_unique<std::string>();
+  encode(request.request, *owned);
+  std::string* bytes = owned.release();
+  grpc::Slice slice(
+      bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); }, bytes);
   const grpc::ByteBuffer in(&slice, 1);
   return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, Response>(channel, method, &context, in, &response);
 }

@@ -340,6 +340,7 @@ TEST(WireConformance, RequestsAreTheMessagesOfTheirGroups) {
   ASSERT_EQ(batch.take(request), 3000u);
   std::string bytes;
   encode(request, bytes);
+  EXPECT_EQ(bytes.size(), encoded_size(request));  // what encode() reserves, exactly
   otlp::ExportTraceServiceRequest got;
   ASSERT_TRUE(got.ParseFromString(bytes));
   // The same grouping built as messages: resources in the order of the request, their scopes,

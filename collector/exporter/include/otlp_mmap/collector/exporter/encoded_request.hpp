@@ -51,6 +51,8 @@ size_t count_items(const EncodedRequest& request);
 
 // Export{Trace,Logs}ServiceRequest bytes into `out` (replaced; its capacity is reused).
 void encode(const EncodedRequest& request, std::string& out);
+// The size encode() writes.
+size_t encoded_size(const EncodedRequest& request);
 
 // Between the encoded form and messages (encoded_request_messages.cpp): for exporters and
 // tests that work on messages, and for requests made as messages (each item serialised once).
