@@ -130,6 +130,7 @@ class Figures:
     writer_dropped: int = 0
     torn: int = 0
     rss_mb: List[float] = field(default_factory=list)
+    backend_cpu: Optional[float] = None  # seconds, the receiving Collector over the run
 
     def per(self, seconds: Optional[float]) -> Optional[float]:
         """Microseconds per item the application made."""
@@ -225,8 +226,15 @@ def run_app(kind: str, signal_name: str, n: int, target: str) -> Dict[str, float
     return out
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ours(signal_name: str, n: int, col: otelcol.OtelCol, work: Path) -> Figures:
     path = work / f"{signal_name}.otlp"
+    backend0 = process_cpu(col.proc.pid)
     collect = Collect(path, col.grpc_endpoint, work / f"collect-{signal_name}.log")
     try:
         app = run_app("ours", signal_name, n, str(path))
@@ -246,7 +254,8 @@ def ours(signal_name: str, n: int, col: otelcol.OtelCol, work: Path) -> Figures:
             collect.stop()
     m = STATS_FIELDS[signal_name].search(last_stats(collect.text()))
     f = Figures(items=n, app_cpu=app["cpu_end"], app_wall=app["loop_wall"], collector_cpu=cpu,
-                exported=int(m.group(1)) if m else 0, rss_mb=collect.rss)
+                exported=int(m.group(1)) if m else 0, rss_mb=collect.rss,
+                backend_cpu=process_cpu(col.proc.pid) - backend0)
     # The file's own counters: what the writer dropped, what readers skipped as torn.
     from otlp_mmap import Reader  # noqa: PLC0415
 
@@ -323,6 +332,14 @@ def report(results: Dict[str, Dict[str, Figures]], calls: Dict[str, Dict[str, fl
         out.append(f"{'official   ' + label[signal_name]:32}{us(theirs):>9}{'':>14}{us(theirs):>13}")
         out.append(f"{'':32}collector/app = {(o.collector_per() or 0) / (o.per(o.app_cpu) or 1):.2f} (target <= 1); "
                    f"ours at {o.items / o.app_wall:,.0f}/s from one Python thread")
+        if o.backend_cpu is not None and o.exported:
+            # The receiving Collector shares the machine. Keeping up with the application's
+            # write rate takes (app + collector + backend CPU per item) x rate CPUs: more than
+            # the machine has, and the ring fills whatever the collector costs.
+            backend = o.backend_cpu / o.exported * 1e6
+            need = (o.items / o.app_wall) * ((o.per(o.app_cpu) or 0) + (o.collector_per() or 0) + backend) / 1e6
+            out.append(f"{'':32}receiving Collector: {backend:.2f} us per item; keeping up with the write rate "
+                       f"takes {need:.2f} CPUs of {os.cpu_count()}")
     m = results["ours"]["measurements"]
     out.append("")
     out.append("ratio = official pipeline / ours; writer drops = records (a span is two: start and end)")
