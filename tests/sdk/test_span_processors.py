@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -471,13 +472,20 @@ def test_ctrl_c_in_a_processor_is_not_lost(provider: Any) -> None:
         def on_end(self, span: Any) -> None:
             raise KeyboardInterrupt
 
-    provider.add_span_processor(Interrupting())
-    tracer = provider.get_tracer("kb")
-    with pytest.raises(KeyboardInterrupt):
-        with tracer.start_as_current_span("x"):
-            pass
-        for _ in range(1000):  # the interrupt is raised again at the next check of the interpreter
-            pass
+    # Python's own SIGINT handler, as in an interactive program: a process started in the
+    # background by a shell without job control inherits SIGINT ignored, and then there is no
+    # Ctrl-C to keep (PyErr_SetInterrupt does nothing, as it must).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        provider.add_span_processor(Interrupting())
+        tracer = provider.get_tracer("kb")
+        with pytest.raises(KeyboardInterrupt):
+            with tracer.start_as_current_span("x"):
+                pass
+            for _ in range(1000):  # the interrupt is raised again at the next check of the interpreter
+                pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_record_only_spans_go_to_processors_but_not_to_the_file(path: str) -> None:
