@@ -30,15 +30,25 @@ size_t Batcher::take_count() const {
   return n;
 }
 
+// A bucket holds at most one batch: a take then moves whole buckets. A bucket holding the
+// thousands of items a drain pass adds had the rest of its bytes moved down at every take (up
+// to megabytes per batch: 1.3% of the collector's samples exporting 100k spans, and growing
+// with the pass).
+bool Batcher::open(const EncodedGroup& b) const { return b.size() < max_batch_ && b.items.size() < max_bytes_; }
+
 EncodedGroup& Batcher::bucket(const std::shared_ptr<const ResolvedScope>& scope) {
-  if (last_ < buckets_.size() && buckets_[last_].scope == scope) return buckets_[last_];
+  if (last_ < buckets_.size() && buckets_[last_].scope == scope && open(buckets_[last_])) return buckets_[last_];
+  bool scope_full = false;
   for (last_ = 0; last_ < buckets_.size(); ++last_) {
-    if (buckets_[last_].scope == scope) return buckets_[last_];
+    if (buckets_[last_].scope != scope) continue;
+    if (open(buckets_[last_])) return buckets_[last_];
+    scope_full = true;
   }
   size_t reserve = 0;
-  // The first bucket (most batches have one scope) is allocated once, at the size of the
-  // largest bucket taken so far, rather than grown item by item.
-  if (buckets_.empty()) reserve = std::min<size_t>(reserve_, size_t{4} << 20);
+  // The first bucket (most batches have one scope), and the next one of a scope whose bucket
+  // is full, are allocated once, at the size of the largest bucket taken so far, rather than
+  // grown item by item.
+  if (buckets_.empty() || scope_full) reserve = std::min<size_t>(reserve_, size_t{4} << 20);
   EncodedGroup& b = buckets_.emplace_back();
   b.scope = scope;
   b.items.reserve(reserve);

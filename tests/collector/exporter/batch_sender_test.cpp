@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -213,6 +214,49 @@ TEST(BatcherTest, TakesNoMoreThanMaxBytesAndAtLeastOneItem) {
   ASSERT_TRUE(to_message(third, req));
   ASSERT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 1);
   EXPECT_TRUE(b.empty());
+}
+
+// A drain pass adds many batches at once (buckets of at most one batch each): every take gives
+// the oldest max_batch items, each scope's in the order they were added, none lost or repeated.
+TEST(BatcherTest, ManyBatchesAddedAtOnceComeOutInOrder) {
+  Batcher b(4, 100ms);
+  auto resource = std::make_shared<ResolvedResource>();
+  auto a = std::make_shared<ResolvedScope>(), c = std::make_shared<ResolvedScope>();
+  a->resource = c->resource = resource;
+  a->key = "a";
+  c->key = "c";
+  const auto t0 = std::chrono::steady_clock::time_point(10s);
+  std::vector<std::string> added;
+  for (int i = 0; i < 23; ++i) {
+    otlp::Span span;
+    span.set_name(std::to_string(i));
+    b.add(i % 3 == 0 ? c : a, span.SerializeAsString(), t0);
+    added.push_back(span.name());
+  }
+  std::vector<std::string> got;
+  while (!b.empty()) {
+    EncodedRequest encoded;
+    const size_t n = b.take(encoded);
+    ASSERT_LE(n, 4u);
+    otlp::ExportTraceServiceRequest req;
+    ASSERT_TRUE(to_message(encoded, req));
+    std::vector<std::string> batch;
+    for (const auto& ss : req.resource_spans(0).scope_spans()) {
+      for (const auto& sp : ss.spans()) batch.push_back(sp.name());
+    }
+    ASSERT_EQ(batch.size(), n);
+    // The oldest n, grouped by scope: sorted by number they are the next n added.
+    std::vector<int> numbers;
+    for (const auto& name : batch) numbers.push_back(std::stoi(name));
+    for (size_t i = 1; i < numbers.size(); ++i) {
+      if ((numbers[i] % 3 == 0) == (numbers[i - 1] % 3 == 0)) {
+        EXPECT_LT(numbers[i - 1], numbers[i]);
+      }
+    }
+    std::sort(numbers.begin(), numbers.end());
+    for (int v : numbers) got.push_back(std::to_string(v));
+  }
+  EXPECT_EQ(got, added);
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ class Batcher {
   };
   // The bucket of a scope object (the one the last item went to, most of the time); sets last_.
   EncodedGroup& bucket(const std::shared_ptr<const ResolvedScope>& scope);
+  bool open(const EncodedGroup& b) const;  // room for another item of this batch
   std::vector<Taken> taken_buckets(size_t n) const;
   void move_group(const std::vector<Taken>& taken, size_t g, size_t h, size_t n, EncodedRequest& out);
   void forget(size_t n);
