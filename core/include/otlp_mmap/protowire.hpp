@@ -5,6 +5,7 @@
 // compiler alone (no libprotobuf). Tests check the bytes against libprotobuf.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -21,6 +22,17 @@ constexpr uint32_t varint_size(uint64_t v) {
   }
   return n;
 }
+// Writes `v` as a varint at `p` (room for 10 bytes); returns how many bytes it took.
+inline size_t put_varint(uint8_t* p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = static_cast<uint8_t>(v);
+  return n;
+}
+
 constexpr uint32_t tag_size(uint32_t field) { return varint_size(uint64_t{field} << 3); }
 
 // Sizes of complete fields (tag + value), matching what a conforming serializer emits.

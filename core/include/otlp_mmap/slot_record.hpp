@@ -63,15 +63,7 @@ constexpr uint64_t max_payload_in(uint64_t slots, uint64_t slot_size) {
 }
 
 // Writes the length prefix at the start of `slot`; returns its size in bytes.
-inline uint64_t write_prefix(uint8_t* slot, uint64_t payload_len) {
-  uint64_t i = 0;
-  while (payload_len >= 0x80) {
-    slot[i++] = static_cast<uint8_t>(payload_len | 0x80);
-    payload_len >>= 7;
-  }
-  slot[i++] = static_cast<uint8_t>(payload_len);
-  return i;
-}
+inline uint64_t write_prefix(uint8_t* slot, uint64_t payload_len) { return wire::put_varint(slot, payload_len); }
 
 // Writes the prefix of a continuation slot of the record whose head has sequence `head`.
 inline uint64_t write_continuation_prefix(uint8_t* slot, int64_t head) {

@@ -96,25 +96,11 @@ class Out {
         s_.erase(m.at + need, m.reserved - need);
       }
     }
-    char* p = s_.data() + m.at;
-    uint64_t v = len;
-    while (v >= 0x80) {
-      *p++ = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    *p = static_cast<char>(v);
+    put_varint(s_.data() + m.at, len);
   }
 
  private:
-  static size_t put_varint(char* buf, uint64_t v) {
-    size_t n = 0;
-    while (v >= 0x80) {
-      buf[n++] = static_cast<char>(v | 0x80);
-      v >>= 7;
-    }
-    buf[n++] = static_cast<char>(v);
-    return n;
-  }
+  static size_t put_varint(char* buf, uint64_t v) { return wire::put_varint(reinterpret_cast<uint8_t*>(buf), v); }
 
   std::string& s_;
 };
