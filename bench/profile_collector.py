@@ -7,7 +7,8 @@ values, bench/pipeline_bench.py's shape; the span ring sized to hold them all), 
 (tests/otlp/otelcol.py, debug exporter only) until every span was acknowledged. Prints the
 collector's last stats line and the top of `perf report` (self time per symbol).
 
-    .venv/bin/python bench/profile_collector.py [--spans 200000] [--top 40] [--callers]
+    .venv/bin/python bench/profile_collector.py [--spans 200000] [--top 40] [--callers] [--frequency 2000]
+        [--keep perf.data]
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> int:
     ap.add_argument("--spans", type=int, default=200_000)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--callers", action="store_true", help="record call graphs (dwarf) and show them")
+    ap.add_argument("--frequency", type=int, default=2000, help="samples per second (perf record -F)")
+    ap.add_argument("--keep", type=Path, help="copy perf.data here, for perf report of your own")
     args = ap.parse_args()
     perf = shutil.which("perf")
     if perf is None:
@@ -75,7 +78,7 @@ def main() -> int:
         with otelcol.OtelCol(workdir=work / "otelcol", debug_verbosity="basic", file_exporter=False) as col:
             log = work / "collect.log"
             graph = ["--call-graph", "dwarf,16384"] if args.callers else []
-            cmd = [perf, "record", "-q", "-F", "2000", *graph, "-o", str(data), "--",
+            cmd = [perf, "record", "-q", "-F", str(args.frequency), *graph, "-o", str(data), "--",
                    str(pipeline_bench.collector_binary()), "collect", "--file", str(path), "--endpoint",
                    f"http://{col.grpc_endpoint}", "--protocol", "grpc", "--stats-interval", "0.05",
                    "--schedule-delay", "200"]
@@ -97,6 +100,8 @@ def main() -> int:
         stats = pipeline_bench.last_stats(log.read_text(errors="replace"))
         print(f"collector: {stats[:160]}")
         print(f"profile of otlp-mmap collect ({args.spans} spans), self time:")
+        if args.keep:
+            shutil.copyfile(data, args.keep)
         for sort, top in (("dso", 12), ("dso,symbol", args.top)):
             print(f"\n-- by {sort}")
             print("\n".join(perf_report(perf, data, sort, args.callers)[:top]))
