@@ -1,5 +1,7 @@
 #include "otlp_mmap/collector/processor/span_draft.hpp"
 
+#include <cassert>
+
 namespace otlp_mmap::collector {
 
 namespace {
@@ -53,28 +55,72 @@ size_t SpanDraft::capacity() const {
          status_message.capacity();
 }
 
+namespace {
+
+using wire::fixed32_field_size;
+using wire::fixed64_field_size;
+using wire::len_field_size;
+using wire::varint_field_size;
+
+uint64_t as_varint(int32_t v) { return static_cast<uint64_t>(static_cast<int64_t>(v)); }
+
+size_t opt_bytes_size(uint32_t field, std::string_view b) { return b.empty() ? 0 : len_field_size(field, b.size()); }
+size_t opt_varint_size(uint32_t field, uint64_t v) { return v == 0 ? 0 : varint_field_size(field, v); }
+
+void opt_bytes(wire::Encoder& e, uint32_t field, std::string_view b) {
+  if (!b.empty()) e.bytes_field(field, b);
+}
+void opt_varint(wire::Encoder& e, uint32_t field, uint64_t v) {
+  if (v != 0) e.varint_field(field, v);
+}
+
+size_t status_size(const SpanDraft& s) {
+  return opt_bytes_size(otlp_wire::status::kMessage, s.status_message) +
+         opt_varint_size(otlp_wire::status::kCode, as_varint(s.status_code));
+}
+
+}  // namespace
+
+size_t SpanDraft::encoded_size() const {
+  size_t n = len_field_size(f::kTraceId, trace_id.size()) + len_field_size(f::kSpanId, span_id.size()) +
+             opt_bytes_size(f::kTraceState, trace_state) +
+             (has_parent ? len_field_size(f::kParentSpanId, parent_span_id.size()) : 0) +
+             opt_bytes_size(f::kName, name) + opt_varint_size(f::kKind, as_varint(kind)) +
+             (start_time_unix_nano != 0 ? fixed64_field_size(f::kStartTime) : 0) +
+             (end_time_unix_nano != 0 ? fixed64_field_size(f::kEndTime) : 0) + attributes.size() +
+             opt_varint_size(f::kDroppedAttributes, dropped_attributes_count) + events.size() +
+             opt_varint_size(f::kDroppedEvents, dropped_events_count) + links.size() +
+             opt_varint_size(f::kDroppedLinks, dropped_links_count) + (flags != 0 ? fixed32_field_size(f::kFlags) : 0);
+  if (has_status) n += len_field_size(f::kStatus, status_size(*this));
+  return n;
+}
+
+// Every size is known up front: the message is written with one size check (and none per
+// field), which took a quarter of the collector's instructions spent on emitting a span.
 void SpanDraft::encode(otlp_wire::Out& out) const {
-  out.bytes_field(f::kTraceId, std::string_view(trace_id.data(), trace_id.size()));
-  out.bytes_field(f::kSpanId, std::string_view(span_id.data(), span_id.size()));
-  out.opt_bytes(f::kTraceState, trace_state);
-  if (has_parent) out.bytes_field(f::kParentSpanId, std::string_view(parent_span_id.data(), parent_span_id.size()));
-  out.opt_bytes(f::kName, name);
-  out.opt_varint(f::kKind, static_cast<uint64_t>(static_cast<int64_t>(kind)));
-  out.opt_fixed64(f::kStartTime, start_time_unix_nano);
-  out.opt_fixed64(f::kEndTime, end_time_unix_nano);
-  out.raw(attributes);
-  out.opt_varint(f::kDroppedAttributes, dropped_attributes_count);
-  out.raw(events);
-  out.opt_varint(f::kDroppedEvents, dropped_events_count);
-  out.raw(links);
-  out.opt_varint(f::kDroppedLinks, dropped_links_count);
+  wire::Encoder e = out.extend(encoded_size());
+  [[maybe_unused]] const auto* end = reinterpret_cast<const uint8_t*>(out.str().data() + out.size());
+  e.bytes_field(f::kTraceId, std::string_view(trace_id.data(), trace_id.size()));
+  e.bytes_field(f::kSpanId, std::string_view(span_id.data(), span_id.size()));
+  opt_bytes(e, f::kTraceState, trace_state);
+  if (has_parent) e.bytes_field(f::kParentSpanId, std::string_view(parent_span_id.data(), parent_span_id.size()));
+  opt_bytes(e, f::kName, name);
+  opt_varint(e, f::kKind, as_varint(kind));
+  if (start_time_unix_nano != 0) e.fixed64_field(f::kStartTime, start_time_unix_nano);
+  if (end_time_unix_nano != 0) e.fixed64_field(f::kEndTime, end_time_unix_nano);
+  e.raw(attributes);
+  opt_varint(e, f::kDroppedAttributes, dropped_attributes_count);
+  e.raw(events);
+  opt_varint(e, f::kDroppedEvents, dropped_events_count);
+  e.raw(links);
+  opt_varint(e, f::kDroppedLinks, dropped_links_count);
   if (has_status) {
-    const auto s = out.open(f::kStatus);
-    out.opt_bytes(otlp_wire::status::kMessage, status_message);
-    out.opt_varint(otlp_wire::status::kCode, static_cast<uint64_t>(static_cast<int64_t>(status_code)));
-    out.close(s);
+    e.len_header(f::kStatus, status_size(*this));
+    opt_bytes(e, otlp_wire::status::kMessage, status_message);
+    opt_varint(e, otlp_wire::status::kCode, as_varint(status_code));
   }
-  out.opt_fixed32(f::kFlags, flags);
+  if (flags != 0) e.fixed32_field(f::kFlags, flags);
+  assert(e.pos() == end);  // encoded_size() agrees with what was written (Debug and ASan builds)
 }
 
 }  // namespace otlp_mmap::collector

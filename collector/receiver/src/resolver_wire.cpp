@@ -2,6 +2,8 @@
 // views, with the rules of the message-building side (resolver.cpp) step by step: keys from
 // string(), strings repaired, value refs followed through value_ref(), nesting bounded, a later
 // value of a key replacing an earlier one in its place, what cannot be resolved left out.
+#include <cassert>
+
 #include "otlp_mmap/collector/otlp_wire.hpp"
 #include "otlp_mmap/collector/receiver/resolver.hpp"
 
@@ -118,11 +120,15 @@ DictionaryResolver::Written DictionaryResolver::string_entry(const KeyValueRefVi
   const WireKey* key = wire_key(in.key_ref);
   if (key == nullptr) return Written::kUnresolved;
   key_hash = key->hash;
-  const size_t any = otlp_wire::len_field_size(av::kString, in.member.bytes.size());
-  out.len_header(field, key->field.size() + otlp_wire::len_field_size(kv::kValue, any));
-  out.raw(key->field);
-  out.len_header(kv::kValue, any);
-  out.bytes_field(av::kString, in.member.bytes);
+  const std::string_view value = in.member.bytes;
+  const size_t any = otlp_wire::len_field_size(av::kString, value.size());
+  const size_t entry = key->field.size() + otlp_wire::len_field_size(kv::kValue, any);
+  wire::Encoder e = out.extend(otlp_wire::len_field_size(field, entry));
+  e.len_header(field, entry);
+  e.raw(key->field);
+  e.len_header(kv::kValue, any);
+  e.bytes_field(av::kString, value);
+  assert(e.pos() == reinterpret_cast<const uint8_t*>(out.str().data() + out.size()));
   return Written::kWritten;
 }
 

@@ -72,6 +72,13 @@ class Out {
     if (!b.empty()) bytes_field(field, b);
   }
   void raw(std::string_view b) { s_.append(b); }
+  // `n` more bytes, for a wire::Encoder to fill: a field of several parts whose sizes are all
+  // known goes in with one size check, instead of one append (and memcpy call) per part.
+  wire::Encoder extend(size_t n) {
+    const size_t at = s_.size();
+    s_.resize(at + n);
+    return wire::Encoder(reinterpret_cast<uint8_t*>(s_.data() + at));
+  }
 
   // A length-delimited field whose length is known only once its content is written: open()
   // writes the tag and reserves `reserve` bytes for the length; close() writes the length and

@@ -46,7 +46,10 @@ struct SpanDraft {
   // The memory its strings hold.
   size_t capacity() const;
 
+  // The Span message's bytes, appended to `out`.
   void encode(otlp_wire::Out& out) const;
+  // How many bytes encode() appends.
+  size_t encoded_size() const;
 };
 
 }  // namespace otlp_mmap::collector
