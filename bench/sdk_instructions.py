@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
-OPERATIONS = ["span3", "counter", "histogram", "logging"]
+OPERATIONS = ["span3", "span10", "counter", "histogram", "logging"]
 
 # Runs inside the measured process: argv = operation, number of timed calls.
 WORKLOAD = r"""
@@ -43,12 +43,17 @@ histogram = meter.create_histogram("h")
 log = logging.getLogger("bench")
 log.setLevel(logging.INFO)
 A3 = {"http.request.method": "GET", "url.path": "/api/users", "http.response.status_code": 200}
+A10 = {f"attribute.key.{i:06d}": f"attribute.value.{i:04d}" for i in range(10)}  # bench/pipeline_bench.py's
 A2 = {"a": "x", "b": 2}
 def span3():
     with tracer.start_as_current_span("op", attributes=A3):
         pass
+def span10():
+    with tracer.start_as_current_span("op", attributes=A10):
+        pass
 calls = {
     "span3": span3,
+    "span10": span10,
     "counter": lambda: counter.add(1, A2),
     "histogram": lambda: histogram.record(3.5, A2),
     "logging": lambda: log.info("hello %s", "world"),

@@ -876,6 +876,25 @@ def test_key_cache_fills_once_per_key(writer, scope):
     assert writer.key_cache_size == before + 2
 
 
+def test_key_cache_goes_by_content_not_by_a_reused_address(writer, reader, scope):
+    """The cache looks a key up by its object's address first. Keys made afresh for each call
+    are freed after it, and the next call's new key is often put at the same address: each
+    must still come back under its own name, and equal keys that are other objects share an
+    entry."""
+    metric = writer.create_metric_stream(scope, "m", "", "", {"gauge": {}})
+    for i in range(3000):
+        key = "".join(("fresh.", str(i)))
+        assert writer.record_measurement(metric, {key: "v"}, 1, i)
+        assert reader.read_measurement()["attributes"] == {key: "v"}
+        del key
+    size = writer.key_cache_size
+    for i in range(50):
+        same = "".join(("fresh.", str(i % 5)))  # equal to a cached key, another object
+        assert writer.record_measurement(metric, {same: i}, 1, i)
+        assert reader.read_measurement()["attributes"] == {same: i}
+    assert writer.key_cache_size == size
+
+
 OTHER_BAD_CALLS = [
     ("resource schema_url", lambda w, s, m: w.create_resource({"fresh": 1}, schema_url=5), TypeError, "schema_url"),
     ("scope name", lambda w, s, m: w.create_instrumentation_scope(0, None, "1", {"fresh": 1}), TypeError, "name"),

@@ -377,8 +377,9 @@ WriteStatus Writer::write(const SpanEventView& in) {
     return write(e);
   }
   // The common case: the record fits one slot as it is (its size is computed once).
-  const uint64_t size = encoded_size(in);
-  if (size <= fast_limit_[1]) return write_one(RingKind::kSpans, in, size);
+  const SizedSpanEvent sized_in = sized(in);
+  const uint64_t size = encoded_size(sized_in);
+  if (size <= fast_limit_[1]) return write_one(RingKind::kSpans, sized_in, size);
   SpanEventView s = in;
   writer_detail::ValueCap cap(config_.max_value_bytes);
   if (auto st = write_within_limits(RingKind::kSpans, s, size, cap)) return *st;

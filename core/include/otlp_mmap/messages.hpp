@@ -176,6 +176,16 @@ void encode(const EventView& e, wire::Encoder& enc);
 void encode(const MeasurementView& m, wire::Encoder& enc);
 void encode(const SpanEventView& s, wire::Encoder& enc);
 
+// A span event with its member's size computed once: a writer sizes a record (to find its
+// slot), then encodes it, and the member (a start's attributes) is most of the work of both.
+struct SizedSpanEvent {
+  const SpanEventView& view;
+  uint64_t member_size;  // of the set oneof member (0 for SpanEventType::kNone)
+};
+SizedSpanEvent sized(const SpanEventView& s);
+uint64_t encoded_size(const SizedSpanEvent& s);
+void encode(const SizedSpanEvent& s, wire::Encoder& enc);
+
 std::string encode_to_string(const ResourceView& r);
 std::string encode_to_string(const ScopeView& s);
 std::string encode_to_string(const MetricRefView& m);
