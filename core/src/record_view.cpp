@@ -288,13 +288,16 @@ bool decode(std::string_view bytes, SpanRecordView& out) {
     const SpanEventType t = span_event_type(f.number);
     if (t == SpanEventType::kNone) return true;
     if (!want(f, wire::kLen)) return false;
-    // A later oneof member replaces an earlier one, as in any proto3 parser.
-    const std::string_view trace_id = out.trace_id, span_id = out.span_id;
-    const int64_t scope_ref = out.scope_ref;
-    out.reset();
-    out.trace_id = trace_id;
-    out.span_id = span_id;
-    out.scope_ref = scope_ref;
+    // A later oneof member replaces an earlier one, as in any proto3 parser. (Only then is
+    // there anything to clear: the record was reset before its first field.)
+    if (out.type != SpanEventType::kNone) {
+      const std::string_view trace_id = out.trace_id, span_id = out.span_id;
+      const int64_t scope_ref = out.scope_ref;
+      out.reset();
+      out.trace_id = trace_id;
+      out.span_id = span_id;
+      out.scope_ref = scope_ref;
+    }
     out.type = t;
     return view_span_body(f.bytes, out);
   });
