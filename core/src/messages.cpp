@@ -25,18 +25,13 @@ using wire_fields::want;
 namespace {
 
 uint64_t opt_int64(uint32_t field, int64_t v) { return v != 0 ? int64_field_size(field, v) : 0; }
-uint64_t opt_uint(uint32_t field, uint64_t v) { return v != 0 ? varint_field_size(field, v) : 0; }
 uint64_t opt_fixed64(uint32_t field, uint64_t v) { return v != 0 ? fixed64_field_size(field) : 0; }
 uint64_t opt_fixed32(uint32_t field, uint32_t v) { return v != 0 ? fixed32_field_size(field) : 0; }
-uint64_t opt_bytes(uint32_t field, std::string_view s) { return s.empty() ? 0 : len_field_size(field, s.size()); }
 // int32 / enum: negative values are sign-extended to 64 bits on the wire.
 uint64_t opt_int32(uint32_t field, int32_t v) { return opt_int64(field, static_cast<int64_t>(v)); }
 
 void put_int64(Encoder& e, uint32_t field, int64_t v) {
   if (v != 0) e.int64_field(field, v);
-}
-void put_uint(Encoder& e, uint32_t field, uint64_t v) {
-  if (v != 0) e.varint_field(field, v);
 }
 void put_int32(Encoder& e, uint32_t field, int32_t v) { put_int64(e, field, static_cast<int64_t>(v)); }
 void put_fixed64(Encoder& e, uint32_t field, uint64_t v) {
@@ -44,9 +39,6 @@ void put_fixed64(Encoder& e, uint32_t field, uint64_t v) {
 }
 void put_fixed32(Encoder& e, uint32_t field, uint32_t v) {
   if (v != 0) e.fixed32_field(field, v);
-}
-void put_bytes(Encoder& e, uint32_t field, std::string_view s) {
-  if (!s.empty()) e.bytes_field(field, s);
 }
 
 uint64_t attributes_size(uint32_t field, std::span<const KeyValueView> attrs) {
@@ -57,11 +49,16 @@ uint64_t attributes_size(uint32_t field, std::span<const KeyValueView> attrs) {
 
 void encode_any(const AnyValueView& v, Encoder& e);
 
+// A KeyValue's size from its value's.
+uint64_t key_value_size(int64_t key_ref, uint64_t value_size) {
+  return opt_int64(1, key_ref) + len_field_size(2, value_size);
+}
+
 // A KeyValue as field `field`; the value's size is computed once and gives the entry's too
 // (sizes were a tenth of a 10-attribute span's cost in the application).
 void encode_attribute(uint32_t field, const KeyValueView& kv, Encoder& e) {
   const uint64_t value = encoded_size(kv.value);
-  e.len_header(field, opt_int64(1, kv.key_ref) + len_field_size(2, value));
+  e.len_header(field, key_value_size(kv.key_ref, value));
   put_int64(e, 1, kv.key_ref);
   e.len_header(2, value);
   encode_any(kv.value, e);
@@ -99,27 +96,29 @@ void encode_any(const AnyValueView& v, Encoder& e) {
 }
 
 uint64_t span_context_size(const SpanContextView& sc) {
-  return opt_bytes(1, sc.span_id) + opt_bytes(2, sc.trace_id) + opt_fixed32(3, sc.flags);
+  return wire::opt_len_field_size(1, sc.span_id) + wire::opt_len_field_size(2, sc.trace_id) + opt_fixed32(3, sc.flags);
 }
 void encode_span_context(const SpanContextView& sc, Encoder& e) {
-  put_bytes(e, 1, sc.span_id);
-  put_bytes(e, 2, sc.trace_id);
+  e.opt_bytes_field(1, sc.span_id);
+  e.opt_bytes_field(2, sc.trace_id);
   put_fixed32(e, 3, sc.flags);
 }
 
 uint64_t span_event_body_size(const SpanEventView& s) {
   switch (s.type) {
     case SpanEventType::kStart:
-      return opt_bytes(4, s.parent_span_id) + opt_bytes(5, s.name) + opt_int32(6, s.kind) +
-             opt_fixed64(7, s.start_time_unix_nano) + attributes_size(9, s.attributes) + opt_fixed32(16, s.flags) +
-             opt_bytes(100, s.trace_state);
+      return wire::opt_len_field_size(4, s.parent_span_id) + wire::opt_len_field_size(5, s.name) +
+             opt_int32(6, s.kind) + opt_fixed64(7, s.start_time_unix_nano) + attributes_size(9, s.attributes) +
+             opt_fixed32(16, s.flags) + wire::opt_len_field_size(100, s.trace_state);
     case SpanEventType::kEnd: {
       uint64_t n = opt_fixed64(8, s.end_time_unix_nano);
-      if (s.has_status) n += len_field_size(15, opt_bytes(2, s.status_message) + opt_int32(3, s.status_code));
-      return n + opt_uint(100, s.dropped_attributes_count) + opt_uint(101, s.dropped_events_count) +
-             opt_uint(102, s.dropped_links_count);
+      if (s.has_status)
+        n += len_field_size(15, wire::opt_len_field_size(2, s.status_message) + opt_int32(3, s.status_code));
+      return n + wire::opt_varint_field_size(100, s.dropped_attributes_count) +
+             wire::opt_varint_field_size(101, s.dropped_events_count) +
+             wire::opt_varint_field_size(102, s.dropped_links_count);
     }
-    case SpanEventType::kName: return opt_bytes(5, s.name);
+    case SpanEventType::kName: return wire::opt_len_field_size(5, s.name);
     case SpanEventType::kAttributes: return attributes_size(9, s.attributes);
     case SpanEventType::kLink: {
       uint64_t n = 0;
@@ -127,8 +126,8 @@ uint64_t span_event_body_size(const SpanEventView& s) {
       return n;
     }
     case SpanEventType::kAddEvent:
-      return opt_fixed64(1, s.event_time_unix_nano) + opt_bytes(2, s.name) + attributes_size(3, s.attributes) +
-             opt_uint(4, s.dropped_attributes_count);
+      return opt_fixed64(1, s.event_time_unix_nano) + wire::opt_len_field_size(2, s.name) +
+             attributes_size(3, s.attributes) + wire::opt_varint_field_size(4, s.dropped_attributes_count);
     case SpanEventType::kNone: return 0;
   }
   return 0;
@@ -148,11 +147,11 @@ uint32_t span_event_field(SpanEventType t) {
 }
 
 void encode_link(const LinkView& l, Encoder& e) {
-  put_bytes(e, 1, l.trace_id);
-  put_bytes(e, 2, l.span_id);
-  put_bytes(e, 3, l.trace_state);
+  e.opt_bytes_field(1, l.trace_id);
+  e.opt_bytes_field(2, l.span_id);
+  e.opt_bytes_field(3, l.trace_state);
   encode_attributes(4, l.attributes, e);
-  put_uint(e, 5, l.dropped_attributes_count);
+  e.opt_varint_field(5, l.dropped_attributes_count);
   put_fixed32(e, 6, l.flags);
 }
 
@@ -186,23 +185,22 @@ uint64_t encoded_size(const AnyValueView& v) {
   return 0;
 }
 
-uint64_t encoded_size(const KeyValueView& kv) {
-  return opt_int64(1, kv.key_ref) + len_field_size(2, encoded_size(kv.value));
-}
+uint64_t encoded_size(const KeyValueView& kv) { return key_value_size(kv.key_ref, encoded_size(kv.value)); }
 
 uint64_t encoded_size(const LinkView& l) {
-  return opt_bytes(1, l.trace_id) + opt_bytes(2, l.span_id) + opt_bytes(3, l.trace_state) +
-         attributes_size(4, l.attributes) + opt_uint(5, l.dropped_attributes_count) + opt_fixed32(6, l.flags);
+  return wire::opt_len_field_size(1, l.trace_id) + wire::opt_len_field_size(2, l.span_id) +
+         wire::opt_len_field_size(3, l.trace_state) + attributes_size(4, l.attributes) +
+         wire::opt_varint_field_size(5, l.dropped_attributes_count) + opt_fixed32(6, l.flags);
 }
 
 uint64_t encoded_size(const EventView& ev) {
   uint64_t n = opt_int64(1, ev.scope_ref) + opt_fixed64(2, ev.time_unix_nano) + opt_int32(3, ev.severity_number) +
-               opt_bytes(4, ev.severity_text);
+               wire::opt_len_field_size(4, ev.severity_text);
   if (ev.body != nullptr) n += len_field_size(5, encoded_size(*ev.body));
   n += opt_int64(6, ev.event_name_ref);
   if (ev.span_context.present) n += len_field_size(7, span_context_size(ev.span_context));
   n += attributes_size(8, ev.attributes);
-  n += opt_fixed64(100, ev.observed_time_unix_nano) + opt_uint(101, ev.dropped_attributes_count);
+  n += opt_fixed64(100, ev.observed_time_unix_nano) + wire::opt_varint_field_size(101, ev.dropped_attributes_count);
   return n;
 }
 
@@ -210,7 +208,7 @@ void encode(const EventView& ev, Encoder& e) {
   put_int64(e, 1, ev.scope_ref);
   put_fixed64(e, 2, ev.time_unix_nano);
   put_int32(e, 3, ev.severity_number);
-  put_bytes(e, 4, ev.severity_text);
+  e.opt_bytes_field(4, ev.severity_text);
   if (ev.body != nullptr) {
     e.len_header(5, encoded_size(*ev.body));
     encode_any(*ev.body, e);
@@ -222,7 +220,7 @@ void encode(const EventView& ev, Encoder& e) {
   }
   encode_attributes(8, ev.attributes, e);
   put_fixed64(e, 100, ev.observed_time_unix_nano);
-  put_uint(e, 101, ev.dropped_attributes_count);
+  e.opt_varint_field(101, ev.dropped_attributes_count);
 }
 
 uint64_t encoded_size(const MeasurementView& m) {
@@ -253,7 +251,7 @@ SizedSpanEvent sized(const SpanEventView& s) {
 
 uint64_t encoded_size(const SizedSpanEvent& sz) {
   const SpanEventView& s = sz.view;
-  uint64_t n = opt_bytes(1, s.trace_id) + opt_bytes(2, s.span_id);
+  uint64_t n = wire::opt_len_field_size(1, s.trace_id) + wire::opt_len_field_size(2, s.span_id);
   if (s.type != SpanEventType::kNone) n += len_field_size(span_event_field(s.type), sz.member_size);
   return n + opt_int64(20, s.scope_ref);
 }
@@ -264,8 +262,8 @@ void encode(const SpanEventView& s, Encoder& e) { encode(sized(s), e); }
 
 void encode(const SizedSpanEvent& sz, Encoder& e) {
   const SpanEventView& s = sz.view;
-  put_bytes(e, 1, s.trace_id);
-  put_bytes(e, 2, s.span_id);
+  e.opt_bytes_field(1, s.trace_id);
+  e.opt_bytes_field(2, s.span_id);
   // Fields go out in ascending number order: the add_event extension (100) follows
   // scope_ref (20), every other event member (11..15) precedes it.
   const bool event_after_scope = span_event_field(s.type) > 20;
@@ -274,26 +272,26 @@ void encode(const SizedSpanEvent& sz, Encoder& e) {
     e.len_header(span_event_field(s.type), sz.member_size);
     switch (s.type) {
       case SpanEventType::kStart:
-        put_bytes(e, 4, s.parent_span_id);
-        put_bytes(e, 5, s.name);
+        e.opt_bytes_field(4, s.parent_span_id);
+        e.opt_bytes_field(5, s.name);
         put_int32(e, 6, s.kind);
         put_fixed64(e, 7, s.start_time_unix_nano);
         encode_attributes(9, s.attributes, e);
         put_fixed32(e, 16, s.flags);
-        put_bytes(e, 100, s.trace_state);
+        e.opt_bytes_field(100, s.trace_state);
         break;
       case SpanEventType::kEnd:
         put_fixed64(e, 8, s.end_time_unix_nano);
         if (s.has_status) {
-          e.len_header(15, opt_bytes(2, s.status_message) + opt_int32(3, s.status_code));
-          put_bytes(e, 2, s.status_message);
+          e.len_header(15, wire::opt_len_field_size(2, s.status_message) + opt_int32(3, s.status_code));
+          e.opt_bytes_field(2, s.status_message);
           put_int32(e, 3, s.status_code);
         }
-        put_uint(e, 100, s.dropped_attributes_count);
-        put_uint(e, 101, s.dropped_events_count);
-        put_uint(e, 102, s.dropped_links_count);
+        e.opt_varint_field(100, s.dropped_attributes_count);
+        e.opt_varint_field(101, s.dropped_events_count);
+        e.opt_varint_field(102, s.dropped_links_count);
         break;
-      case SpanEventType::kName: put_bytes(e, 5, s.name); break;
+      case SpanEventType::kName: e.opt_bytes_field(5, s.name); break;
       case SpanEventType::kAttributes: encode_attributes(9, s.attributes, e); break;
       case SpanEventType::kLink:
         for (const auto& l : s.links) {
@@ -303,9 +301,9 @@ void encode(const SizedSpanEvent& sz, Encoder& e) {
         break;
       case SpanEventType::kAddEvent:
         put_fixed64(e, 1, s.event_time_unix_nano);
-        put_bytes(e, 2, s.name);
+        e.opt_bytes_field(2, s.name);
         encode_attributes(3, s.attributes, e);
-        put_uint(e, 4, s.dropped_attributes_count);
+        e.opt_varint_field(4, s.dropped_attributes_count);
         break;
       case SpanEventType::kNone: break;
     }
@@ -314,25 +312,26 @@ void encode(const SizedSpanEvent& sz, Encoder& e) {
 }
 
 std::string encode_to_string(const ResourceView& r) {
-  uint64_t size =
-      attributes_size(1, r.attributes) + opt_uint(2, r.dropped_attributes_count) + opt_bytes(100, r.schema_url);
+  uint64_t size = attributes_size(1, r.attributes) + wire::opt_varint_field_size(2, r.dropped_attributes_count) +
+                  wire::opt_len_field_size(100, r.schema_url);
   return encode_with(size, [&](Encoder& e) {
     encode_attributes(1, r.attributes, e);
-    put_uint(e, 2, r.dropped_attributes_count);
-    put_bytes(e, 100, r.schema_url);
+    e.opt_varint_field(2, r.dropped_attributes_count);
+    e.opt_bytes_field(100, r.schema_url);
   });
 }
 
 std::string encode_to_string(const ScopeView& s) {
   uint64_t size = opt_int64(1, s.name_ref) + opt_int64(2, s.version_ref) + attributes_size(3, s.attributes) +
-                  opt_uint(4, s.dropped_attributes_count) + opt_int64(5, s.resource_ref) + opt_bytes(100, s.schema_url);
+                  wire::opt_varint_field_size(4, s.dropped_attributes_count) + opt_int64(5, s.resource_ref) +
+                  wire::opt_len_field_size(100, s.schema_url);
   return encode_with(size, [&](Encoder& e) {
     put_int64(e, 1, s.name_ref);
     put_int64(e, 2, s.version_ref);
     encode_attributes(3, s.attributes, e);
-    put_uint(e, 4, s.dropped_attributes_count);
+    e.opt_varint_field(4, s.dropped_attributes_count);
     put_int64(e, 5, s.resource_ref);
-    put_bytes(e, 100, s.schema_url);
+    e.opt_bytes_field(100, s.schema_url);
   });
 }
 
@@ -356,12 +355,13 @@ std::string encode_to_string(const MetricRefView& m) {
       agg = opt_int32(1, m.temporality) + opt_int64(2, m.max_buckets) + opt_int64(3, m.max_scale);
       break;
   }
-  uint64_t size = opt_bytes(1, m.name) + opt_bytes(2, m.description) + opt_bytes(3, m.unit) +
-                  opt_int64(4, m.scope_ref) + (agg_field != 0 ? len_field_size(agg_field, agg) : 0);
+  uint64_t size = wire::opt_len_field_size(1, m.name) + wire::opt_len_field_size(2, m.description) +
+                  wire::opt_len_field_size(3, m.unit) + opt_int64(4, m.scope_ref) +
+                  (agg_field != 0 ? len_field_size(agg_field, agg) : 0);
   return encode_with(size, [&](Encoder& e) {
-    put_bytes(e, 1, m.name);
-    put_bytes(e, 2, m.description);
-    put_bytes(e, 3, m.unit);
+    e.opt_bytes_field(1, m.name);
+    e.opt_bytes_field(2, m.description);
+    e.opt_bytes_field(3, m.unit);
     put_int64(e, 4, m.scope_ref);
     if (agg_field == 0) return;
     e.len_header(agg_field, agg);

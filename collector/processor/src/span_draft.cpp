@@ -60,37 +60,29 @@ namespace {
 using wire::fixed32_field_size;
 using wire::fixed64_field_size;
 using wire::len_field_size;
-using wire::varint_field_size;
+using wire::opt_len_field_size;
+using wire::opt_varint_field_size;
 
 uint64_t as_varint(int32_t v) { return static_cast<uint64_t>(static_cast<int64_t>(v)); }
 
-size_t opt_bytes_size(uint32_t field, std::string_view b) { return b.empty() ? 0 : len_field_size(field, b.size()); }
-size_t opt_varint_size(uint32_t field, uint64_t v) { return v == 0 ? 0 : varint_field_size(field, v); }
-
-void opt_bytes(wire::Encoder& e, uint32_t field, std::string_view b) {
-  if (!b.empty()) e.bytes_field(field, b);
-}
-void opt_varint(wire::Encoder& e, uint32_t field, uint64_t v) {
-  if (v != 0) e.varint_field(field, v);
-}
-
 size_t status_size(const SpanDraft& s) {
-  return opt_bytes_size(otlp_wire::status::kMessage, s.status_message) +
-         opt_varint_size(otlp_wire::status::kCode, as_varint(s.status_code));
+  return opt_len_field_size(otlp_wire::status::kMessage, s.status_message) +
+         opt_varint_field_size(otlp_wire::status::kCode, as_varint(s.status_code));
 }
 
 }  // namespace
 
 size_t SpanDraft::encoded_size() const {
   size_t n = len_field_size(f::kTraceId, trace_id.size()) + len_field_size(f::kSpanId, span_id.size()) +
-             opt_bytes_size(f::kTraceState, trace_state) +
+             opt_len_field_size(f::kTraceState, trace_state) +
              (has_parent ? len_field_size(f::kParentSpanId, parent_span_id.size()) : 0) +
-             opt_bytes_size(f::kName, name) + opt_varint_size(f::kKind, as_varint(kind)) +
+             opt_len_field_size(f::kName, name) + opt_varint_field_size(f::kKind, as_varint(kind)) +
              (start_time_unix_nano != 0 ? fixed64_field_size(f::kStartTime) : 0) +
              (end_time_unix_nano != 0 ? fixed64_field_size(f::kEndTime) : 0) + attributes.size() +
-             opt_varint_size(f::kDroppedAttributes, dropped_attributes_count) + events.size() +
-             opt_varint_size(f::kDroppedEvents, dropped_events_count) + links.size() +
-             opt_varint_size(f::kDroppedLinks, dropped_links_count) + (flags != 0 ? fixed32_field_size(f::kFlags) : 0);
+             opt_varint_field_size(f::kDroppedAttributes, dropped_attributes_count) + events.size() +
+             opt_varint_field_size(f::kDroppedEvents, dropped_events_count) + links.size() +
+             opt_varint_field_size(f::kDroppedLinks, dropped_links_count) +
+             (flags != 0 ? fixed32_field_size(f::kFlags) : 0);
   if (has_status) n += len_field_size(f::kStatus, status_size(*this));
   return n;
 }
@@ -102,22 +94,22 @@ void SpanDraft::encode(otlp_wire::Out& out) const {
   [[maybe_unused]] const auto* end = reinterpret_cast<const uint8_t*>(out.str().data() + out.size());
   e.bytes_field(f::kTraceId, std::string_view(trace_id.data(), trace_id.size()));
   e.bytes_field(f::kSpanId, std::string_view(span_id.data(), span_id.size()));
-  opt_bytes(e, f::kTraceState, trace_state);
+  e.opt_bytes_field(f::kTraceState, trace_state);
   if (has_parent) e.bytes_field(f::kParentSpanId, std::string_view(parent_span_id.data(), parent_span_id.size()));
-  opt_bytes(e, f::kName, name);
-  opt_varint(e, f::kKind, as_varint(kind));
+  e.opt_bytes_field(f::kName, name);
+  e.opt_varint_field(f::kKind, as_varint(kind));
   if (start_time_unix_nano != 0) e.fixed64_field(f::kStartTime, start_time_unix_nano);
   if (end_time_unix_nano != 0) e.fixed64_field(f::kEndTime, end_time_unix_nano);
   e.raw(attributes);
-  opt_varint(e, f::kDroppedAttributes, dropped_attributes_count);
+  e.opt_varint_field(f::kDroppedAttributes, dropped_attributes_count);
   e.raw(events);
-  opt_varint(e, f::kDroppedEvents, dropped_events_count);
+  e.opt_varint_field(f::kDroppedEvents, dropped_events_count);
   e.raw(links);
-  opt_varint(e, f::kDroppedLinks, dropped_links_count);
+  e.opt_varint_field(f::kDroppedLinks, dropped_links_count);
   if (has_status) {
     e.len_header(f::kStatus, status_size(*this));
-    opt_bytes(e, otlp_wire::status::kMessage, status_message);
-    opt_varint(e, otlp_wire::status::kCode, as_varint(status_code));
+    e.opt_bytes_field(otlp_wire::status::kMessage, status_message);
+    e.opt_varint_field(otlp_wire::status::kCode, as_varint(status_code));
   }
   if (flags != 0) e.fixed32_field(f::kFlags, flags);
   assert(e.pos() == end);  // encoded_size() agrees with what was written (Debug and ASan builds)

@@ -43,6 +43,13 @@ constexpr uint32_t int64_field_size(uint32_t field, int64_t v) {
 constexpr uint32_t fixed64_field_size(uint32_t field) { return tag_size(field) + 8; }
 constexpr uint32_t fixed32_field_size(uint32_t field) { return tag_size(field) + 4; }
 constexpr uint64_t len_field_size(uint32_t field, uint64_t len) { return tag_size(field) + varint_size(len) + len; }
+// Proto3 leaves a scalar at its default (0, empty) out: the sizes of such optional fields.
+constexpr uint64_t opt_varint_field_size(uint32_t field, uint64_t v) {
+  return v != 0 ? varint_field_size(field, v) : 0;
+}
+constexpr uint64_t opt_len_field_size(uint32_t field, std::string_view s) {
+  return s.empty() ? 0 : len_field_size(field, s.size());
+}
 
 // Writes into a buffer whose size was computed beforehand; never checks bounds itself.
 class Encoder {
@@ -82,6 +89,13 @@ class Encoder {
     tag(field, kLen);
     varint(s.size());
     raw(s);
+  }
+  // The optional forms: nothing for a default value (0, empty), as proto3 writes.
+  void opt_varint_field(uint32_t field, uint64_t v) {
+    if (v != 0) varint_field(field, v);
+  }
+  void opt_bytes_field(uint32_t field, std::string_view s) {
+    if (!s.empty()) bytes_field(field, s);
   }
   void len_header(uint32_t field, uint64_t len) {
     tag(field, kLen);
